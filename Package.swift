@@ -1,0 +1,61 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Layers, one-way: NanoPayCore <- Enclave <- Ledger <- NanoPayService <- NanoPayHTTP <- nanopayd.
+// Client-side code (NanoPayClient, nanopay CLI) depends on NanoPayCore only, never on the ledger.
+let package = Package(
+    name: "CyberNanoPay",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nanopayd", targets: ["nanopayd"]),
+        .executable(name: "nanopay", targets: ["nanopay"]),
+        .library(name: "NanoPayCore", targets: ["NanoPayCore"]),
+        .library(name: "NanoPayClient", targets: ["NanoPayClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(
+            name: "CNanoPayOpenSSL",
+            cSettings: [.define("OPENSSL_SUPPRESS_DEPRECATED")],
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        .target(name: "NanoPayCore", dependencies: ["CSodium", "CNanoPayOpenSSL"]),
+        .target(name: "Enclave", dependencies: ["NanoPayCore", "CSodium", "CNanoPayOpenSSL"]),
+        .target(name: "Ledger", dependencies: ["NanoPayCore", "CSQLite"], resources: []),
+        .target(name: "NanoPayService", dependencies: [
+            "NanoPayCore", "Enclave", "Ledger",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "NanoPayHTTP", dependencies: [
+            "NanoPayService",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "nanopayd", dependencies: [
+            "NanoPayHTTP",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .target(name: "NanoPayClient", dependencies: [
+            "NanoPayCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        .executableTarget(name: "nanopay", dependencies: [
+            "NanoPayClient",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "NanoPayCoreTests", dependencies: ["NanoPayCore"]),
+        .testTarget(name: "EnclaveTests", dependencies: ["Enclave", "NanoPayCore"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "NanoPayCore", "Enclave"]),
+        .testTarget(name: "NanoPayHTTPTests", dependencies: [
+            "NanoPayHTTP", "NanoPayClient",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+    ]
+)

@@ -1,0 +1,99 @@
+import CNanoPayOpenSSL
+import CSodium
+import Foundation
+import NanoPayCore
+
+/// The trust boundary: the only place the service's private keys live.
+///
+/// Public surface: the identity public key, receipt and settlement signing, attestation quotes,
+/// and the measurement. The Ed25519 identity is created on first start, sealed to the data
+/// directory under a key derived from the platform secret, and held in guarded memory; no API
+/// returns private key bytes and nothing here logs key or signature material.
+public final class Enclave: ReceiptSigner, @unchecked Sendable {
+    public struct Configuration: Sendable {
+        /// Where `identity.sealed` lives (created if missing).
+        public var directory: String
+        public var secret: PlatformSecret
+        public var clock: any NanoClock
+        /// How long a quote stays valid after it is issued.
+        public var quoteValiditySeconds: UInt64
+        /// Path of the executable to measure; defaults to `/proc/self/exe`.
+        public var executablePath: String
+
+        public init(directory: String, secret: PlatformSecret, clock: any NanoClock,
+                    quoteValiditySeconds: UInt64 = 300, executablePath: String = "/proc/self/exe") {
+            self.directory = directory; self.secret = secret; self.clock = clock
+            self.quoteValiditySeconds = quoteValiditySeconds; self.executablePath = executablePath
+        }
+    }
+
+    public let publicKey: [UInt8]
+    /// SHA-384 of the running executable.
+    public let measurement: [UInt8]
+    public let attestation: any AttestationProvider
+    private let secretKey: GuardedBytes
+    private let configuration: Configuration
+
+    public static let settlementTag = "CyberNanoPay:settlement:v1\0"
+
+    public init(_ configuration: Configuration, attestation: (any AttestationProvider)? = nil) throws(EnclaveError) {
+        self.configuration = configuration
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch { throw EnclaveError(.storage, "cannot create enclave directory \(configuration.directory)") }
+        var seed = try SealedIdentity.loadOrCreate(path: configuration.directory + "/identity.sealed", secret: configuration.secret)
+        var pk = [UInt8](repeating: 0, count: 32)
+        var sk = [UInt8](repeating: 0, count: 64)
+        crypto_sign_seed_keypair(&pk, &sk, seed)
+        sodium_memzero(&seed, seed.count)
+        secretKey = try GuardedBytes(copying: &sk)
+        publicKey = pk
+        var m = [UInt8](repeating: 0, count: 48)
+        guard np_sha384_file(configuration.executablePath, &m) == 1 else {
+            throw EnclaveError(.storage, "cannot measure executable \(configuration.executablePath)")
+        }
+        measurement = m
+        if let attestation {
+            self.attestation = attestation
+        } else {
+            self.attestation = try SoftwareAttestationProvider(secret: configuration.secret)
+        }
+    }
+
+    /// Signs receipt bytes. Only byte strings tagged as receipts are signed, so this key can never
+    /// be made to sign something that parses as another kind of statement.
+    public func sign(receiptBytes: [UInt8]) -> [UInt8] {
+        precondition(receiptBytes.starts(with: Receipt.tag.utf8), "only tagged receipt bytes are signed")
+        return signRaw(receiptBytes)
+    }
+
+    /// Signs settlement data (batches sent on chain), under its own domain tag.
+    public func sign(settlementBytes: [UInt8]) -> [UInt8] {
+        signRaw(Array(Self.settlementTag.utf8) + settlementBytes)
+    }
+
+    private func signRaw(_ message: [UInt8]) -> [UInt8] {
+        var sig = [UInt8](repeating: 0, count: 64)
+        secretKey.withUnsafeBytes { sk in
+            _ = crypto_sign_detached(&sig, nil, message, UInt64(message.count), sk.bindMemory(to: UInt8.self).baseAddress!)
+        }
+        return sig
+    }
+
+    /// A fresh quote for the verifier's nonce (0..64 bytes), binding the enclave key, the
+    /// measurement and the trust-relevant configuration.
+    public func quote(nonce: [UInt8], configHash: [UInt8], network: String, asset: String) throws(EnclaveError) -> AttestationQuote {
+        precondition(nonce.count <= 64 && configHash.count == 32)
+        let nowMs = configuration.clock.nowMilliseconds()
+        let issuedAt = nowMs / 1000
+        let claims = AttestationQuote.Claims(
+            platform: attestation.platform, enclavePublicKey: Hex.encode(publicKey), measurement: Hex.encode(measurement),
+            configHash: Hex.encode(configHash), nonce: Hex.encode(nonce), issuedAt: issuedAt,
+            expiresAt: issuedAt + configuration.quoteValiditySeconds, network: network, asset: asset)
+        guard let reportData = claims.reportData() else { throw EnclaveError(.crypto, "claims do not encode") }
+        let evidence = try attestation.evidence(reportData: reportData, nonce: nonce, enclavePublicKey: publicKey,
+                                                measurement: measurement, configHash: configHash, nowMilliseconds: nowMs)
+        return AttestationQuote(platform: attestation.platform, claims: claims, reportData: Hex.encode(reportData), evidence: evidence)
+    }
+}

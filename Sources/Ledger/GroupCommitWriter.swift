@@ -1,0 +1,78 @@
+import Foundation
+
+/// One unit of work for the writer thread.
+final class PendingOp: @unchecked Sendable {
+    /// Runs inside the batch transaction (within its own savepoint).
+    let execute: (LedgerTransaction) throws -> Void
+    /// Called once after the batch is durable (nil) or failed (the storage error).
+    let finish: (NanoPayErrorBox?) -> Void
+    init(execute: @escaping (LedgerTransaction) throws -> Void, finish: @escaping (NanoPayErrorBox?) -> Void) {
+        self.execute = execute; self.finish = finish
+    }
+}
+
+/// Wraps the error every op of a failed batch receives.
+struct NanoPayErrorBox: Error { let message: String }
+
+/// The single writer with group commit. Ops that arrive while a commit is in flight queue up
+/// and go into the next transaction together, so one fsync serves many payments; each caller
+/// is answered only after the transaction holding its op is durable. No lock is held across a
+/// commit: the queue lock guards only the queue.
+final class GroupCommitWriter: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var queue: [PendingOp] = []
+    private var closing = false
+    private let done = DispatchSemaphore(value: 0)
+    private let batchSizeMax: Int
+    private let process: ([PendingOp]) -> Void
+
+    init(batchSizeMax: Int, process: @escaping ([PendingOp]) -> Void) {
+        self.batchSizeMax = batchSizeMax
+        self.process = process
+    }
+
+    func start() {
+        let thread = Thread { [self] in loop() }
+        thread.name = "nanopay-ledger-writer"
+        thread.start()
+    }
+
+    /// Queues an op; false if the writer is closing (the op is not run).
+    func enqueue(_ op: PendingOp) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if closing { return false }
+        queue.append(op)
+        condition.signal()
+        return true
+    }
+
+    var queueDepth: Int { condition.lock(); defer { condition.unlock() }; return queue.count }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !closing { condition.wait() }
+            if queue.isEmpty && closing {
+                condition.unlock()
+                break
+            }
+            let take = min(queue.count, batchSizeMax)
+            let batch = Array(queue.prefix(take))
+            queue.removeFirst(take)
+            condition.unlock()
+            process(batch)
+        }
+        done.signal()
+    }
+
+    /// Stops taking ops, finishes everything queued (the last commit included), then returns.
+    func close() {
+        condition.lock()
+        let wasClosing = closing
+        closing = true
+        condition.broadcast()
+        condition.unlock()
+        if !wasClosing { done.wait() }
+    }
+}

@@ -1,0 +1,139 @@
+import NanoPayCore
+
+extension Ledger {
+    // MARK: - Writes (each answered after its transaction is durable)
+
+    public func pay(_ request: PaymentRequest) async throws(NanoPayError) -> PaymentOutcome {
+        try await perform { tx in try tx.pay(request) }
+    }
+
+    /// Several payments in one call; each succeeds or fails on its own (one result per item, in order).
+    public func pay(batch requests: [PaymentRequest]) async -> [Result<PaymentOutcome, NanoPayError>] {
+        await withTaskGroup(of: (Int, Result<PaymentOutcome, NanoPayError>).self) { group in
+            for (i, r) in requests.enumerated() {
+                group.addTask {
+                    do throws(NanoPayError) { return (i, .success(try await self.pay(r))) } catch { return (i, .failure(error)) }
+                }
+            }
+            var results = [Result<PaymentOutcome, NanoPayError>?](repeating: nil, count: requests.count)
+            for await (i, r) in group { results[i] = r }
+            return results.map { $0! }
+        }
+    }
+
+    public func deposit(address: TONAddress, amount: Amount, publicKey: [UInt8]?, reference: String) async throws(NanoPayError) -> AccountBalance {
+        try await perform { tx in try tx.deposit(address: address, amount: amount, publicKey: publicKey, reference: reference) }
+    }
+
+    public func withdraw(address: TONAddress, amount: Amount, reference: String) async throws(NanoPayError) -> AccountBalance {
+        try await perform { tx in try tx.withdraw(address: address, amount: amount, reference: reference) }
+    }
+
+    public func rotateKey(address: TONAddress, publicKey: [UInt8]) async throws(NanoPayError) {
+        try await perform { tx in try tx.rotateKey(address: address, publicKey: publicKey) }
+    }
+
+    public func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority) async throws(NanoPayError) -> Policy {
+        try await perform { tx in try tx.setPolicy(address: address, update: update, authority: authority) }
+    }
+
+    /// Approve (post) or reject (void) a held payment.
+    public func decide(approvalId: String, approve: Bool, by: String, reason: String?) async throws(NanoPayError) -> (Approval, Receipt?) {
+        try await perform { tx in
+            let (a, r) = try tx.decide(approvalId, approve: approve, by: by, reason: reason)
+            return ApprovalWithReceipt(approval: a, receipt: r)
+        }.pair
+    }
+
+    /// Expires due holds now (every batch also does this first).
+    public func sweepExpiredHolds() async throws(NanoPayError) {
+        try await perform { _ in () }
+    }
+
+    /// Prunes nonces past validBefore plus the grace period. Returns how many went.
+    public func pruneNonces() async throws(NanoPayError) -> Int {
+        try await perform { tx in try tx.pruneNonces() }
+    }
+
+    // MARK: - Reads (committed state)
+
+    private func readTransaction<T>(_ body: (LedgerTransaction) throws -> T) throws(NanoPayError) -> T {
+        try read { conn in
+            try body(LedgerTransaction(db: conn, nowMilliseconds: configuration.clock.nowMilliseconds(),
+                                       configuration: configuration, totals: LedgerTotals()))
+        }
+    }
+
+    public func balance(_ address: TONAddress) throws(NanoPayError) -> AccountBalance {
+        try readTransaction { tx in try tx.account(address.raw)?.balance ?? .empty(address.raw) }
+    }
+
+    /// The payer's registered key, if any.
+    public func publicKey(_ address: TONAddress) throws(NanoPayError) -> [UInt8]? {
+        try readTransaction { tx in try tx.account(address.raw)?.publicKey }
+    }
+
+    public func policy(_ address: TONAddress) throws(NanoPayError) -> Policy? {
+        try readTransaction { tx in try tx.policy(address.raw) }
+    }
+
+    public func receipt(confirmationId: String) throws(NanoPayError) -> Receipt? {
+        try readTransaction { tx in
+            let s = try tx.db.statement("SELECT body FROM receipts WHERE confirmation_id = ?")
+            s.bind(1, confirmationId)
+            guard try s.step(), let body = s.text(0) else { return nil }
+            s.reset()
+            return ReceiptCodec.decode(body)
+        }
+    }
+
+    /// One approval as of now: a pending hold past its expiry reads as expired even before the
+    /// sweep has voided it.
+    public func approval(id: String) throws(NanoPayError) -> (Approval, Receipt?) {
+        try readTransaction { tx in
+            var a = try tx.approvalRow(id)
+            if a.status == .pending && a.expiresAt <= tx.nowMilliseconds { a.status = .expired }
+            let receipt = try a.confirmationId.map { try tx.receipt($0) }
+            return (a, receipt)
+        }
+    }
+
+    public func approvals(status: ApprovalStatus, limit: Int = 500) throws(NanoPayError) -> [Approval] {
+        try readTransaction { tx in
+            let cols = "SELECT id, payer, payee, amount, status, reason, requested_at, expires_at, decided_by, decided_at, decision_reason, confirmation_id FROM approvals"
+            let s: Statement
+            switch status {
+            case .pending:
+                s = try tx.db.statement(cols + " WHERE status = 'pending' AND expires_at > ? ORDER BY requested_at LIMIT ?")
+                s.bind(1, tx.now).bind(2, Int64(limit))
+            case .expired:
+                s = try tx.db.statement(cols + " WHERE status = 'expired' OR (status = 'pending' AND expires_at <= ?) ORDER BY requested_at DESC LIMIT ?")
+                s.bind(1, tx.now).bind(2, Int64(limit))
+            default:
+                s = try tx.db.statement(cols + " WHERE status = ? ORDER BY requested_at DESC LIMIT ?")
+                s.bind(1, status.rawValue).bind(2, Int64(limit))
+            }
+            var out: [Approval] = []
+            while try s.step() {
+                var a = LedgerTransaction.approval(from: s)
+                if a.status == .pending && a.expiresAt <= tx.nowMilliseconds { a.status = .expired }
+                out.append(a)
+            }
+            return out
+        }
+    }
+
+    public func pendingApprovalCount() throws(NanoPayError) -> Int {
+        try readTransaction { tx in
+            let s = try tx.db.statement("SELECT COUNT(*) FROM approvals WHERE status = 'pending' AND expires_at > ?")
+            s.bind(1, tx.now)
+            return try s.step() ? Int(s.int(0)) : 0
+        }
+    }
+}
+
+struct ApprovalWithReceipt: Sendable {
+    var approval: Approval
+    var receipt: Receipt?
+    var pair: (Approval, Receipt?) { (approval, receipt) }
+}

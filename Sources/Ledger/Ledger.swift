@@ -1,0 +1,185 @@
+import CSQLite
+import Foundation
+import NanoPayCore
+import Synchronization
+
+/// The service's memory of money: durable balances, nonces, policies, holds and receipts in
+/// SQLite (WAL, `synchronous=FULL`).
+///
+/// Threading: every state change runs on one writer thread (`GroupCommitWriter`) and is
+/// answered only after its transaction is fsynced. Reads use a pool of read-only connections
+/// and see the last committed state. Time comes from the injected clock; the writer reads it
+/// once per batch, so every op in a transaction sees the same `now`.
+public final class Ledger: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var path: String
+        public var clock: any NanoClock
+        public var signer: any ReceiptSigner
+        public var network: String
+        public var asset: String
+        /// How long a held payment waits for a human before it is voided.
+        public var approvalTimeoutSeconds: UInt64
+        /// Most ops in one transaction.
+        public var batchSizeMax: Int
+        /// Nonces of authorizations past validBefore plus this grace may be pruned. At least a
+        /// day, so rolling daily caps still see every payment of the last 24 hours.
+        public var nonceGraceSeconds: UInt64
+
+        public init(path: String, clock: any NanoClock, signer: any ReceiptSigner, network: String = "tvm:-239",
+                    asset: String = "USDT", approvalTimeoutSeconds: UInt64 = 300, batchSizeMax: Int = 512,
+                    nonceGraceSeconds: UInt64 = 86_400 + 3_600) {
+            self.path = path; self.clock = clock; self.signer = signer; self.network = network; self.asset = asset
+            self.approvalTimeoutSeconds = approvalTimeoutSeconds; self.batchSizeMax = batchSizeMax
+            self.nonceGraceSeconds = max(nonceGraceSeconds, 86_400)
+        }
+    }
+
+    public let configuration: Configuration
+    private let writerConnection: SQLiteConnection
+    private var writer: GroupCommitWriter!
+    private let readers = Mutex<[SQLiteConnection]>([])
+    /// Totals as of the last commit; owned by the writer thread, published for readers.
+    private let committedTotals: Mutex<LedgerTotals>
+    private let storageHealthy = Atomic<Bool>(true)
+    private let batches = Atomic<Int>(0)
+    private let batchedOps = Atomic<Int>(0)
+
+    /// Opens (creating if needed) the database, applies migrations and starts the writer.
+    public init(_ configuration: Configuration) throws {
+        self.configuration = configuration
+        let db = try SQLiteConnection(path: configuration.path)
+        try db.execute("PRAGMA journal_mode=WAL")
+        try db.execute("PRAGMA synchronous=FULL")
+        try db.execute("PRAGMA foreign_keys=ON")
+        // Assert what is actually in effect: some wrappers silently reset these.
+        guard try db.scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else { throw LedgerError.pragmaNotInEffect("journal_mode=WAL") }
+        guard try db.scalarInt("PRAGMA synchronous") == 2 else { throw LedgerError.pragmaNotInEffect("synchronous=FULL") }
+        _ = try Migrations.apply(db, nowMilliseconds: configuration.clock.nowMilliseconds())
+        writerConnection = db
+        committedTotals = Mutex(try LedgerTransaction.loadTotals(db))
+        writer = GroupCommitWriter(batchSizeMax: configuration.batchSizeMax) { [unowned self] batch in
+            self.commit(batch)
+        }
+        writer.start()
+    }
+
+    /// The `synchronous` level in effect on the writer connection (2 = FULL).
+    public func synchronousLevel() async throws(NanoPayError) -> Int64 {
+        try await perform { tx in try tx.db.scalarInt("PRAGMA synchronous") ?? -1 }
+    }
+
+    /// Finishes every queued op (the last commit included) and closes the store.
+    public func close() {
+        writer.close()
+        readers.withLock { $0.removeAll() }
+    }
+
+    deinit { writer?.close() }
+
+    // MARK: - Running ops on the writer
+
+    /// Runs `body` on the writer thread inside the next group transaction and returns once that
+    /// transaction is durable. A thrown `NanoPayError` rolls back this op alone (nothing it wrote
+    /// survives); a storage fault fails the whole batch with `storage_unavailable`.
+    public func perform<T: Sendable>(_ body: @escaping @Sendable (LedgerTransaction) throws -> T) async throws(NanoPayError) -> T {
+        let result: Result<T, NanoPayError> = await withCheckedContinuation { continuation in
+            let slot = ResultSlot<T>()
+            let op = PendingOp(
+                execute: { tx in
+                    do {
+                        slot.value = .success(try body(tx))
+                    } catch let error as NanoPayError {
+                        slot.value = .failure(error)
+                        throw error
+                    }
+                },
+                finish: { failure in
+                    if let failure {
+                        continuation.resume(returning: .failure(NanoPayError(.storageUnavailable, failure.message)))
+                    } else {
+                        continuation.resume(returning: slot.value ?? .failure(NanoPayError(.internalError, "operation produced no result")))
+                    }
+                })
+            if !writer.enqueue(op) {
+                continuation.resume(returning: .failure(NanoPayError(.storageUnavailable, "ledger is shutting down")))
+            }
+        }
+        return try result.get()
+    }
+
+    /// Writer thread: one transaction for the whole batch, a savepoint per op.
+    private func commit(_ batch: [PendingOp]) {
+        let now = configuration.clock.nowMilliseconds()
+        let tx = LedgerTransaction(db: writerConnection, nowMilliseconds: now, configuration: configuration,
+                                   totals: committedTotals.withLock { $0 })
+        do {
+            try writerConnection.statement("BEGIN IMMEDIATE").run()
+            try tx.expireDueHolds()
+            for op in batch {
+                let saved = tx.totals
+                try writerConnection.statement("SAVEPOINT op").run()
+                do {
+                    try op.execute(tx)
+                    try writerConnection.statement("RELEASE op").run()
+                } catch let error as SQLiteError where error.isStorageFault {
+                    throw error
+                } catch {
+                    tx.totals = saved
+                    try writerConnection.statement("ROLLBACK TO op").run()
+                    try writerConnection.statement("RELEASE op").run()
+                    // A non-storage SQLite error is a bug: this op alone fails (its result slot
+                    // stays empty and the caller gets internal_error); the rest of the batch goes on.
+                }
+            }
+            try tx.saveTotals()
+            try writerConnection.statement("COMMIT").run()
+        } catch {
+            // Nothing of this batch is durable. SQLite rolls back a failed COMMIT; make sure.
+            _ = try? writerConnection.execute("ROLLBACK")
+            storageHealthy.store(false, ordering: .relaxed)
+            let failure = NanoPayErrorBox(message: "the ledger could not be written; nothing was changed, try again")
+            for op in batch { op.finish(failure) }
+            return
+        }
+        storageHealthy.store(true, ordering: .relaxed)
+        committedTotals.withLock { $0 = tx.totals }
+        batches.add(1, ordering: .relaxed)
+        batchedOps.add(batch.count, ordering: .relaxed)
+        for op in batch { op.finish(nil) }
+    }
+
+    // MARK: - Reads
+
+    /// Runs a read on a pooled read-only connection (committed state only).
+    func read<T>(_ body: (SQLiteConnection) throws -> T) throws(NanoPayError) -> T {
+        let conn: SQLiteConnection
+        do {
+            conn = try readers.withLock { $0.popLast() } ?? SQLiteConnection(path: configuration.path, readOnly: true)
+        } catch {
+            throw NanoPayError(.storageUnavailable, "the ledger cannot be read right now")
+        }
+        defer { readers.withLock { if $0.count < 16 { $0.append(conn) } } }
+        do {
+            return try body(conn)
+        } catch let error as NanoPayError {
+            throw error
+        } catch {
+            throw NanoPayError(.storageUnavailable, "the ledger cannot be read right now")
+        }
+    }
+
+    /// Whether the last commit succeeded.
+    public var isStorageHealthy: Bool { storageHealthy.load(ordering: .relaxed) }
+    public var totals: LedgerTotals { committedTotals.withLock { $0 } }
+    public var writerQueueDepth: Int { writer.queueDepth }
+    /// Mean ops per committed transaction so far.
+    public var meanBatchSize: Double {
+        let b = batches.load(ordering: .relaxed)
+        return b == 0 ? 0 : Double(batchedOps.load(ordering: .relaxed)) / Double(b)
+    }
+}
+
+/// Carries one op's result from the writer thread to its caller.
+final class ResultSlot<T>: @unchecked Sendable {
+    var value: Result<T, NanoPayError>?
+}

@@ -1,0 +1,103 @@
+import NanoPayCore
+
+extension LedgerTransaction {
+    func approvalRow(_ id: String) throws -> Approval {
+        let s = try db.statement("SELECT id, payer, payee, amount, status, reason, requested_at, expires_at, decided_by, decided_at, decision_reason, confirmation_id FROM approvals WHERE id = ?")
+        s.bind(1, id)
+        guard try s.step() else { throw NanoPayError(.approvalNotFound, "no approval with id \(id)") }
+        let a = Self.approval(from: s)
+        s.reset()
+        return a
+    }
+
+    static func approval(from s: Statement) -> Approval {
+        Approval(id: s.text(0) ?? "", from: s.text(1) ?? "", to: s.text(2) ?? "", amount: amount(s, 3),
+                 status: ApprovalStatus(rawValue: s.text(4) ?? "") ?? .pending, reason: s.text(5) ?? "",
+                 requestedAt: UInt64(s.int(6)), expiresAt: UInt64(s.int(7)), decidedBy: s.text(8),
+                 decidedAt: s.isNull(9) ? nil : UInt64(s.int(9)), decisionReason: s.text(10), confirmationId: s.text(11))
+    }
+
+    /// Voids every pending hold whose time is up (run at the start of each batch, and so by the
+    /// service's periodic sweep): funds go back to available, the hold becomes `expired`.
+    func expireDueHolds() throws {
+        let s = try db.statement("SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ?")
+        s.bind(1, now)
+        var due: [String] = []
+        while try s.step() { if let id = s.text(0) { due.append(id) } }
+        for id in due { try resolve(id, to: .expired, by: "system:expiry", reason: "approval window ended") }
+    }
+
+    /// Approves (posts) or rejects (voids) a pending hold. A hold resolves exactly once.
+    func decide(_ id: String, approve: Bool, by: String, reason: String?) throws -> (Approval, Receipt?) {
+        let current = try approvalRow(id)
+        switch current.status {
+        case .approved: throw NanoPayError(.alreadyApproved, "approval \(id) was already approved")
+        case .rejected: throw NanoPayError(.alreadyRejected, "approval \(id) was already rejected")
+        case .expired: throw NanoPayError(.approvalExpired, "approval \(id) expired before a decision")
+        case .pending: break
+        }
+        let receipt = try resolve(id, to: approve ? .approved : .rejected, by: by, reason: reason)
+        return (try approvalRow(id), receipt)
+    }
+
+    /// Moves a pending hold to its final state, with the matching transfer. Returns the receipt
+    /// when posted.
+    @discardableResult
+    private func resolve(_ id: String, to status: ApprovalStatus, by: String, reason: String?) throws -> Receipt? {
+        let s = try db.statement("SELECT payer, nonce, payee, amount FROM approvals WHERE id = ? AND status = 'pending'")
+        s.bind(1, id)
+        guard try s.step() else { throw NanoPayError(.internalError, "approval \(id) is not pending") }
+        let payer = s.text(0) ?? "", nonce = s.blob(1) ?? [], payee = s.text(2) ?? "", holdAmount = amount(s, 3)
+        s.reset()
+        guard var payerRow = try account(payer), let held = payerRow.balance.held.subtracting(holdAmount) else {
+            preconditionFailure("hold \(id) is not covered by the payer's held balance")
+        }
+        payerRow.balance.held = held
+        var receipt: Receipt? = nil
+        var confirmationId: String? = nil
+        switch status {
+        case .approved:
+            var payeeRow = try accountOrNew(payee)
+            guard let spent = payerRow.balance.totalSpent.adding(holdAmount),
+                  let credited = payeeRow.balance.available.adding(holdAmount),
+                  let received = payeeRow.balance.totalReceived.adding(holdAmount),
+                  let volume = totals.volume.adding(holdAmount)
+            else { throw NanoPayError(.amountOverflow, "posting would overflow a 128-bit balance") }
+            payerRow.balance.totalSpent = spent
+            payeeRow.balance.available = credited
+            payeeRow.balance.totalReceived = received
+            try save(payerRow)
+            try save(payeeRow)
+            try transfer("post", debit: payer, credit: payee, amount: holdAmount, reference: id)
+            let cid = Self.confirmationId(payer: payer, nonce: nonce)
+            let p = try paymentForHold(payer: payer, nonce: nonce)
+            receipt = try issueReceipt(confirmationId: cid, auth: p.auth, digest: p.digest, remaining: payerRow.balance.available)
+            confirmationId = cid
+            totals.paymentsApproved += 1
+            totals.volume = volume
+        case .rejected, .expired:
+            guard let available = payerRow.balance.available.adding(holdAmount) else { preconditionFailure("void overflow") }
+            payerRow.balance.available = available
+            try save(payerRow)
+            try transfer(status == .rejected ? "void" : "expire", debit: payer, credit: payee, amount: holdAmount, reference: id)
+            if status == .rejected { totals.paymentsRejected += 1 } else { totals.paymentsExpired += 1 }
+        case .pending:
+            preconditionFailure("cannot resolve to pending")
+        }
+        totals.paymentsHeld -= 1
+        try db.statement("UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?, confirmation_id = ? WHERE id = ?")
+            .bind(1, status.rawValue).bind(2, by).bind(3, now).bind(4, reason).bind(5, confirmationId).bind(6, id).run()
+        try db.statement("UPDATE payments SET status = ?, confirmation_id = ? WHERE payer = ? AND nonce = ?")
+            .bind(1, status.rawValue).bind(2, confirmationId).bind(3, payer).bind(4, nonce).run()
+        return receipt
+    }
+
+    private func paymentForHold(payer: String, nonce: [UInt8]) throws -> (auth: PaymentAuthorization, digest: [UInt8]) {
+        guard let row = try paymentRow(payer: payer, nonce: nonce),
+              let from = try? TONAddress(parsing: payer), let to = try? TONAddress(parsing: row.payee)
+        else { throw NanoPayError(.internalError, "held payment row is missing") }
+        let auth = PaymentAuthorization(from: from, to: to, amount: row.amount, validBefore: row.validBefore, nonce: nonce,
+                                        signature: [UInt8](repeating: 0, count: 64))
+        return (auth, row.digest)
+    }
+}

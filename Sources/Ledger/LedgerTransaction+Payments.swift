@@ -1,0 +1,234 @@
+import NanoPayCore
+
+extension LedgerTransaction {
+    struct PaymentRow {
+        var payee: String
+        var amount: Amount
+        var validBefore: UInt64
+        var digest: [UInt8]
+        var status: String
+        var confirmationId: String?
+        var approvalId: String?
+        var served: Bool
+    }
+
+    func paymentRow(payer: String, nonce: [UInt8]) throws -> PaymentRow? {
+        let s = try db.statement("SELECT payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, served FROM payments WHERE payer = ? AND nonce = ?")
+        s.bind(1, payer).bind(2, nonce)
+        guard try s.step() else { return nil }
+        let row = PaymentRow(payee: s.text(0) ?? "", amount: amount(s, 1), validBefore: UInt64(bitPattern: s.int(2)),
+                             digest: s.blob(3) ?? [], status: s.text(4) ?? "", confirmationId: s.text(5),
+                             approvalId: s.text(6), served: s.int(7) != 0)
+        s.reset()
+        return row
+    }
+
+    /// The stateful half of a payment: nonce state, policy, balance, then debit, credit, receipt
+    /// and nonce consumption, all in this transaction. A failed check writes nothing.
+    func pay(_ request: PaymentRequest) throws -> PaymentOutcome {
+        let auth = request.authorization
+        let payer = auth.from.raw, payee = auth.to.raw
+
+        // Nonce state: an identical resubmission gets the original outcome; any other use of
+        // the nonce is refused.
+        if let existing = try paymentRow(payer: payer, nonce: auth.nonce) {
+            guard Sodium.constantTimeEqual(existing.digest, request.digest) else {
+                throw NanoPayError(.nonceReused, "this nonce was already used by a different authorization from this payer")
+            }
+            return try replay(existing, payer: payer, nonce: auth.nonce)
+        }
+
+        guard var payerRow = try account(payer), let key = payerRow.publicKey else {
+            throw NanoPayError(.unknownPayer, "payer \(payer) has no registered key; deposit first")
+        }
+        guard Sodium.constantTimeEqual(key, request.verifiedPublicKey) else {
+            throw NanoPayError(.invalidSignature, "the payer's registered key changed; sign again")
+        }
+
+        // Policies of both sides.
+        let payerPolicy = try policy(payer), payeePolicy = try policy(payee)
+        let nowMicros = now * 1000
+        var rateUpdates: [(String, String, Int64)] = []
+        for (policy, direction) in [(payerPolicy, "out"), (payeePolicy, "in")] {
+            guard let policy, let rate = policy.rateLimit else { continue }
+            let decision = GCRA.check(tat: try rateTat(policy.address, direction), nowMicros: nowMicros,
+                                      ratePerMinute: rate, burst: policy.rateBurst ?? rate)
+            guard decision.allowed else {
+                let seconds = UInt64((decision.retryAfterMicros + 999_999) / 1_000_000)
+                let who = direction == "out" ? "payer" : "payee"
+                throw NanoPayError(.rateLimited, "\(who) rate limit of \(rate) payments per minute reached; retry in \(max(seconds, 1)) s",
+                                   retryAfterSeconds: max(seconds, 1))
+            }
+            rateUpdates.append((policy.address, direction, decision.newTat))
+        }
+        var holdReasons: [String] = []
+        for (policy, who) in [(payerPolicy, "payer"), (payeePolicy, "payee")] {
+            guard let policy else { continue }
+            if let max = policy.maxAmount, auth.amount > max {
+                holdReasons.append("amount \(auth.amount) exceeds the \(who)'s maxAmount \(max)")
+            }
+            if let cap = policy.dailyCap {
+                let spent = try rollingDaySum(address: policy.address, asPayer: who == "payer")
+                if (spent.adding(auth.amount) ?? .max) > cap {
+                    holdReasons.append("amount \(auth.amount) would take the \(who)'s 24 h total past its dailyCap \(cap) (already \(spent))")
+                }
+            }
+        }
+
+        // Balance.
+        guard let available = payerRow.balance.available.subtracting(auth.amount) else {
+            throw NanoPayError(.insufficientBalance, "available balance \(payerRow.balance.available) is less than \(auth.amount)")
+        }
+
+        for (address, direction, tat) in rateUpdates {
+            try db.statement("INSERT INTO rate_state (address, direction, tat) VALUES (?,?,?) ON CONFLICT(address, direction) DO UPDATE SET tat = excluded.tat")
+                .bind(1, address).bind(2, direction).bind(3, tat).run()
+        }
+
+        if !holdReasons.isEmpty {
+            guard let held = payerRow.balance.held.adding(auth.amount) else { throw NanoPayError(.amountOverflow, "held balance would overflow") }
+            payerRow.balance.available = available
+            payerRow.balance.held = held
+            try save(payerRow)
+            let approvalId = Self.approvalId(payer: payer, nonce: auth.nonce)
+            let expiresAt = min(nowMilliseconds + configuration.approvalTimeoutSeconds * 1000, auth.validBefore.multipliedReportingOverflow(by: 1000).partialValue)
+            try transfer("hold", debit: payer, credit: payee, amount: auth.amount, reference: approvalId)
+            try db.statement("INSERT INTO approvals (id, payer, nonce, payee, amount, status, reason, requested_at, expires_at) VALUES (?,?,?,?,?,'pending',?,?,?)")
+                .bind(1, approvalId).bind(2, payer).bind(3, auth.nonce).bind(4, payee).bind(5, auth.amount.bigEndianBytes)
+                .bind(6, holdReasons.joined(separator: "; ")).bind(7, now).bind(8, Int64(expiresAt)).run()
+            try insertPayment(auth, digest: request.digest, status: "held", confirmationId: nil, approvalId: approvalId)
+            totals.paymentsHeld += 1
+            return .held(approvalId: approvalId, expiresAt: expiresAt)
+        }
+
+        var payeeRow = try accountOrNew(payee)
+        guard let spent = payerRow.balance.totalSpent.adding(auth.amount),
+              let credited = payeeRow.balance.available.adding(auth.amount),
+              let received = payeeRow.balance.totalReceived.adding(auth.amount),
+              let volume = totals.volume.adding(auth.amount)
+        else { throw NanoPayError(.amountOverflow, "the payment would overflow a 128-bit balance") }
+        payerRow.balance.available = available
+        payerRow.balance.totalSpent = spent
+        payeeRow.balance.available = credited
+        payeeRow.balance.totalReceived = received
+        try save(payerRow)
+        try save(payeeRow)
+        let confirmationId = Self.confirmationId(payer: payer, nonce: auth.nonce)
+        try transfer("payment", debit: payer, credit: payee, amount: auth.amount, reference: confirmationId)
+        let receipt = try issueReceipt(confirmationId: confirmationId, auth: auth, digest: request.digest, remaining: available)
+        try insertPayment(auth, digest: request.digest, status: "settled", confirmationId: confirmationId, approvalId: nil)
+        totals.paymentsSettled += 1
+        totals.volume = volume
+        return .settled(receipt: receipt, replayed: false)
+    }
+
+    /// The answer to an identical resubmission.
+    private func replay(_ existing: PaymentRow, payer: String, nonce: [UInt8]) throws -> PaymentOutcome {
+        switch existing.status {
+        case "settled":
+            return .settled(receipt: try receipt(existing.confirmationId ?? ""), replayed: true)
+        case "approved":
+            // The buyer is served by the first verify after approval; later ones are replays.
+            if !existing.served {
+                try db.statement("UPDATE payments SET served = 1 WHERE payer = ? AND nonce = ?").bind(1, payer).bind(2, nonce).run()
+            }
+            return .settled(receipt: try receipt(existing.confirmationId ?? ""), replayed: existing.served)
+        case "held":
+            let approval = try approvalRow(existing.approvalId ?? "")
+            return .held(approvalId: approval.id, expiresAt: approval.expiresAt)
+        case "rejected":
+            throw NanoPayError(.approvalRejected, "this payment was rejected by an operator")
+        default:
+            throw NanoPayError(.approvalExpired, "this payment's approval window expired before a decision")
+        }
+    }
+
+    func insertPayment(_ auth: PaymentAuthorization, digest: [UInt8], status: String, confirmationId: String?, approvalId: String?) throws {
+        try db.statement("INSERT INTO payments (payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
+            .bind(1, auth.from.raw).bind(2, auth.nonce).bind(3, auth.to.raw).bind(4, auth.amount.bigEndianBytes)
+            .bind(5, Int64(clamping: auth.validBefore)).bind(6, digest).bind(7, status).bind(8, confirmationId).bind(9, approvalId).bind(10, now).run()
+    }
+
+    /// Signs and stores the receipt for a posted payment.
+    func issueReceipt(confirmationId: String, auth: PaymentAuthorization, digest: [UInt8], remaining: Amount) throws -> Receipt {
+        var receipt = Receipt(confirmationId: confirmationId, from: auth.from.raw, to: auth.to.raw, amount: auth.amount,
+                              nonce: Hex.encode(auth.nonce), validBefore: auth.validBefore, remainingBalance: remaining,
+                              confirmedAt: nowMilliseconds / 1000, authorizationDigest: Hex.encode(digest),
+                              network: configuration.network, asset: configuration.asset,
+                              enclavePublicKey: Hex.encode(configuration.signer.publicKey), signature: "")
+        guard let bytes = receipt.signingBytes() else { throw NanoPayError(.internalError, "receipt fields do not encode") }
+        receipt.signature = Hex.encode(configuration.signer.sign(receiptBytes: bytes))
+        try db.statement("INSERT INTO receipts (confirmation_id, payer, body, created_at) VALUES (?,?,?,?)")
+            .bind(1, confirmationId).bind(2, auth.from.raw).bind(3, ReceiptCodec.encode(receipt)).bind(4, now).run()
+        return receipt
+    }
+
+    func receipt(_ confirmationId: String) throws -> Receipt {
+        let s = try db.statement("SELECT body FROM receipts WHERE confirmation_id = ?")
+        s.bind(1, confirmationId)
+        guard try s.step(), let body = s.text(0), let receipt = ReceiptCodec.decode(body) else {
+            throw NanoPayError(.internalError, "receipt \(confirmationId) is missing")
+        }
+        s.reset()
+        return receipt
+    }
+
+    func rateTat(_ address: String, _ direction: String) throws -> Int64? {
+        let s = try db.statement("SELECT tat FROM rate_state WHERE address = ? AND direction = ?")
+        s.bind(1, address).bind(2, direction)
+        guard try s.step() else { return nil }
+        let v = s.int(0)
+        s.reset()
+        return v
+    }
+
+    /// Sum of the payments (settled, held or approved) made or received in the last 24 hours.
+    func rollingDaySum(address: String, asPayer: Bool) throws -> Amount {
+        let sql = asPayer
+            ? "SELECT amount FROM payments WHERE payer = ? AND created_at > ? AND status IN ('settled','held','approved')"
+            : "SELECT amount FROM payments WHERE payee = ? AND created_at > ? AND status IN ('settled','held','approved')"
+        let s = try db.statement(sql)
+        s.bind(1, address).bind(2, now - 86_400_000)
+        var sum = Amount.zero
+        while try s.step() { sum = sum.adding(amount(s, 0)) ?? .max }
+        return sum
+    }
+
+    /// Deletes nonce rows whose authorizations are past validBefore plus the grace period; they
+    /// would be rejected as expired anyway. Receipts stay. Returns how many were pruned.
+    func pruneNonces() throws -> Int {
+        let cutoff = Int64(nowMilliseconds / 1000) - Int64(configuration.nonceGraceSeconds)
+        try db.statement("DELETE FROM payments WHERE valid_before < ? AND status IN ('settled','approved','rejected','expired')")
+            .bind(1, cutoff).run()
+        return db.changes
+    }
+
+    static func confirmationId(payer: String, nonce: [UInt8]) -> String {
+        Hex.encode(Sodium.sha256(Array("CyberNanoPay:confirmation:v1:\(payer):".utf8) + nonce).prefix(16))
+    }
+
+    static func approvalId(payer: String, nonce: [UInt8]) -> String {
+        "apr_" + Hex.encode(Sodium.sha256(Array("CyberNanoPay:approval:v1:\(payer):".utf8) + nonce).prefix(12))
+    }
+}
+
+/// Receipt JSON as stored and served (stable key order).
+public enum ReceiptCodec {
+    public static func encode(_ receipt: Receipt) -> String {
+        let e = JSONEncoderFactory.sorted()
+        return String(decoding: (try? e.encode(receipt)) ?? Data(), as: UTF8.self)
+    }
+    public static func decode(_ text: String) -> Receipt? {
+        try? JSONDecoder().decode(Receipt.self, from: Data(text.utf8))
+    }
+}
+
+import Foundation
+
+enum JSONEncoderFactory {
+    static func sorted() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}

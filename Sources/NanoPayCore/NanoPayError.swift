@@ -1,0 +1,47 @@
+/// The stable error codes of the CyberNanoPay API. The raw value is the wire code clients match on;
+/// it never changes once published. HTTP statuses are mapped in the HTTP layer.
+public enum ErrorCode: String, Sendable, Codable, CaseIterable {
+    case invalidRequest = "invalid_request"
+    case invalidSignature = "invalid_signature"
+    case insufficientBalance = "insufficient_balance"
+    case unknownPayer = "unknown_payer"
+    case approvalRequired = "approval_required"
+    case approvalRejected = "approval_rejected"
+    case approvalExpired = "approval_expired"
+    case approvalNotFound = "approval_not_found"
+    case alreadyApproved = "already_approved"
+    case alreadyRejected = "already_rejected"
+    case nonceReused = "nonce_reused"
+    case expired = "expired"
+    case rateLimited = "rate_limited"
+    case referenceConflict = "reference_conflict"
+    case publicKeyConflict = "public_key_conflict"
+    case policyNotFound = "policy_not_found"
+    case policyNotTighter = "policy_not_tighter"
+    case receiptNotFound = "receipt_not_found"
+    case unsupportedVersion = "unsupported_version"
+    case amountOverflow = "amount_overflow"
+    case unauthorized = "unauthorized"
+    case forbidden = "forbidden"
+    case notFound = "not_found"
+    case methodNotAllowed = "method_not_allowed"
+    case payloadTooLarge = "payload_too_large"
+    case storageUnavailable = "storage_unavailable"
+    case internalError = "internal_error"
+}
+
+/// An operating error: a value returned to the caller, never a crash.
+public struct NanoPayError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: ErrorCode
+    public var message: String
+    /// Seconds until a rate-limited request may be retried.
+    public var retryAfterSeconds: UInt64?
+
+    public init(_ code: ErrorCode, _ message: String, retryAfterSeconds: UInt64? = nil) {
+        self.code = code; self.message = message; self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    public static func invalid(_ message: String) -> NanoPayError { NanoPayError(.invalidRequest, message) }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
