@@ -125,6 +125,7 @@ public final class Ledger: @unchecked Sendable {
                     throw error
                 } catch {
                     tx.totals = saved
+                    writerConnection.resetActiveStatements()
                     try writerConnection.statement("ROLLBACK TO op").run()
                     try writerConnection.statement("RELEASE op").run()
                     // A non-storage SQLite error is a bug: this op alone fails (its result slot
@@ -132,6 +133,7 @@ public final class Ledger: @unchecked Sendable {
                 }
             }
             try tx.saveTotals()
+            writerConnection.resetActiveStatements()
             try writerConnection.statement("COMMIT").run()
         } catch {
             // Nothing of this batch is durable. SQLite rolls back a failed COMMIT; make sure.
@@ -158,7 +160,10 @@ public final class Ledger: @unchecked Sendable {
         } catch {
             throw NanoPayError(.storageUnavailable, "the ledger cannot be read right now")
         }
-        defer { readers.withLock { if $0.count < 16 { $0.append(conn) } } }
+        defer {
+            conn.resetActiveStatements()
+            readers.withLock { if $0.count < 16 { $0.append(conn) } }
+        }
         do {
             return try body(conn)
         } catch let error as NanoPayError {

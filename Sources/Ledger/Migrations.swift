@@ -25,6 +25,7 @@ enum Migrations {
                 try db.statement("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
                     .bind(1, Int64(m.version)).bind(2, m.name).bind(3, nowMilliseconds).run()
             }
+            db.resetActiveStatements()
             try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")

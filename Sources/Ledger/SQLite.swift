@@ -61,12 +61,24 @@ final class SQLiteConnection: @unchecked Sendable {
     /// Runs a single-value query (pragmas, counts).
     func scalarInt(_ sql: String) throws(SQLiteError) -> Int64? {
         let s = try statement(sql)
+        defer { s.reset() }
         return try s.step() ? s.int(0) : nil
     }
 
     func scalarText(_ sql: String) throws(SQLiteError) -> String? {
         let s = try statement(sql)
+        defer { s.reset() }
         return try s.step() ? s.text(0) : nil
+    }
+
+    /// Resets every statement still mid-result, so no read transaction lingers (which would
+    /// block COMMIT on the writer and WAL checkpoints on readers).
+    func resetActiveStatements() {
+        var stmt = sqlite3_next_stmt(handle, nil)
+        while let s = stmt {
+            if sqlite3_stmt_busy(s) != 0 { sqlite3_reset(s) }
+            stmt = sqlite3_next_stmt(handle, s)
+        }
     }
 
     var changes: Int { Int(sqlite3_changes(handle)) }

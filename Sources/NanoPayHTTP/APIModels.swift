@@ -1,0 +1,86 @@
+import Ledger
+import NanoPayCore
+
+/// Response bodies of the HTTP contract. Times are unix seconds; amounts decimal strings.
+struct VerifySuccessBody: Encodable {
+    var success = true
+    var confirmationId: String
+    var remainingBalance: Amount
+    var replayed: Bool
+    var receipt: Receipt
+}
+
+struct ApprovalRequiredBody: Encodable {
+    var success = false
+    var error = "approval_required"
+    var message = "payment held for human approval"
+    var approvalId: String
+    var expiresAt: UInt64
+}
+
+struct ApprovalBody: Encodable {
+    var id: String
+    var from: String
+    var to: String
+    var amount: Amount
+    var status: String
+    var reason: String
+    var requestedAt: UInt64
+    var expiresAt: UInt64
+    var decidedBy: String?
+    var decidedAt: UInt64?
+    var decisionReason: String?
+    var confirmationId: String?
+    var receipt: Receipt?
+
+    init(_ a: Approval, receipt: Receipt? = nil) {
+        id = a.id; from = a.from; to = a.to; amount = a.amount; status = a.status.rawValue; reason = a.reason
+        requestedAt = a.requestedAt / 1000; expiresAt = a.expiresAt / 1000; decidedBy = a.decidedBy
+        decidedAt = a.decidedAt.map { $0 / 1000 }; decisionReason = a.decisionReason; confirmationId = a.confirmationId
+        self.receipt = receipt
+    }
+}
+
+struct PolicyBody: Encodable {
+    var address: String
+    var maxAmount: Amount?
+    var rateLimit: UInt32?
+    var rateBurst: UInt32?
+    var dailyCap: Amount?
+    var updatedAt: UInt64
+    var updatedBy: String
+    init(_ p: Policy) {
+        address = p.address; maxAmount = p.maxAmount; rateLimit = p.rateLimit; rateBurst = p.rateBurst
+        dailyCap = p.dailyCap; updatedAt = p.updatedAt / 1000; updatedBy = p.updatedBy
+    }
+}
+
+struct DepositRequest: Decodable {
+    var address: String
+    var amount: String
+    var publicKey: String?
+    var reference: String
+}
+
+struct WithdrawalRequest: Decodable {
+    var address: String
+    var amount: String
+    var reference: String
+}
+
+struct KeyRotationRequest: Decodable {
+    var address: String
+    var publicKey: String
+}
+
+struct DecisionRequest: Decodable {
+    var reason: String?
+}
+
+struct HealthBody: Encodable {
+    var status: String
+    var storage: String
+    var enclavePublicKey: String
+    var network: String
+    var asset: String
+}

@@ -1,0 +1,307 @@
+import Foundation
+import Hummingbird
+import Ledger
+import NanoPayCore
+import NanoPayService
+
+/// The HTTP contract (see `openapi.yaml`). Handlers parse, call the domain and map errors;
+/// no business rule lives here.
+struct Routes: Sendable {
+    let service: PaymentService
+    let operatorToken: OperatorToken
+
+    static let referenceLengthMax = 256
+    static let reasonLengthMax = 1024
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/verify") { request, _ in await self.verify(request) }
+        router.post("/verify/batch") { request, _ in await self.verifyBatch(request) }
+        router.get("/balance/{address}") { _, context in self.handle { () throws(NanoPayError) in
+            let address = try Self.address(context.parameters.get("address") ?? "", field: "address")
+            return JSONResponse.make(try service.ledger.balance(address))
+        } }
+        router.get("/stats") { _, _ in self.stats() }
+        router.get("/attestation") { request, _ in self.handle { () throws(NanoPayError) in
+            let text = request.uri.queryParameters.get("nonce") ?? ""
+            guard let nonce = Hex.decode(text), nonce.count <= 64 else {
+                throw NanoPayError.invalid("nonce must be hex of at most 64 bytes")
+            }
+            return JSONResponse.make(try service.quote(nonce: nonce))
+        } }
+        router.post("/policy") { request, _ in await self.handleAsync { () async throws(NanoPayError) in try await self.postPolicy(request) } }
+        router.get("/policy/{address}") { _, context in self.handle { () throws(NanoPayError) in
+            let address = try Self.address(context.parameters.get("address") ?? "", field: "address")
+            guard let policy = try service.ledger.policy(address) else {
+                throw NanoPayError(.policyNotFound, "no policy for \(address.raw)")
+            }
+            return JSONResponse.make(PolicyBody(policy))
+        } }
+        router.get("/approvals") { request, _ in self.handle { () throws(NanoPayError) in
+            _ = try operatorToken.authorize(request)
+            let text = request.uri.queryParameters.get("status") ?? "pending"
+            guard let status = ApprovalStatus(rawValue: text) else {
+                throw NanoPayError.invalid("status must be pending, approved, rejected or expired")
+            }
+            let list = try service.ledger.approvals(status: status).map { ApprovalBody($0) }
+            return JSONResponse.make(["approvals": list])
+        } }
+        router.get("/approvals/{id}") { request, context in self.handle { () throws(NanoPayError) in
+            _ = try operatorToken.authorize(request)
+            let (approval, receipt) = try service.ledger.approval(id: context.parameters.get("id") ?? "")
+            return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
+        } }
+        router.post("/approvals/{id}/approve") { request, context in await self.decide(request, context, approve: true) }
+        router.post("/approvals/{id}/reject") { request, context in await self.decide(request, context, approve: false) }
+        router.post("/deposits") { request, _ in await self.handleAsync { () async throws(NanoPayError) in
+            let who = try operatorToken.authorize(request)
+            let body = try await BodyReader.decode(DepositRequest.self, from: request)
+            let address = try Self.address(body.address, field: "address")
+            let amount = try Self.amount(body.amount, field: "amount")
+            let reference = try Self.reference(body.reference)
+            var key: [UInt8]? = nil
+            if let text = body.publicKey {
+                guard let k = Hex.decode(text, byteCount: 32) else { throw NanoPayError.invalid("publicKey must be 64 hex characters") }
+                key = k
+            }
+            _ = who
+            return JSONResponse.make(try await service.ledger.deposit(address: address, amount: amount, publicKey: key, reference: reference))
+        } }
+        router.post("/withdrawals") { request, _ in await self.handleAsync { () async throws(NanoPayError) in
+            _ = try operatorToken.authorize(request)
+            let body = try await BodyReader.decode(WithdrawalRequest.self, from: request)
+            let address = try Self.address(body.address, field: "address")
+            let amount = try Self.amount(body.amount, field: "amount")
+            let reference = try Self.reference(body.reference)
+            return JSONResponse.make(try await service.ledger.withdraw(address: address, amount: amount, reference: reference))
+        } }
+        router.post("/keys/rotate") { request, _ in await self.handleAsync { () async throws(NanoPayError) in
+            _ = try operatorToken.authorize(request)
+            let body = try await BodyReader.decode(KeyRotationRequest.self, from: request)
+            let address = try Self.address(body.address, field: "address")
+            guard let key = Hex.decode(body.publicKey, byteCount: 32) else { throw NanoPayError.invalid("publicKey must be 64 hex characters") }
+            try await service.ledger.rotateKey(address: address, publicKey: key)
+            return JSONResponse.make(try service.ledger.balance(address))
+        } }
+        router.get("/receipts/{confirmationId}") { _, context in self.handle { () throws(NanoPayError) in
+            let id = context.parameters.get("confirmationId") ?? ""
+            guard Hex.decode(id, byteCount: 16) != nil, let receipt = try service.ledger.receipt(confirmationId: id.lowercased()) else {
+                throw NanoPayError(.receiptNotFound, "no receipt with confirmation id \(id.prefix(64))")
+            }
+            return JSONResponse.make(receipt)
+        } }
+        router.get("/health") { _, _ in
+            let healthy = service.ledger.isStorageHealthy
+            return JSONResponse.make(HealthBody(status: healthy ? "ok" : "degraded", storage: healthy ? "ok" : "unavailable",
+                                                enclavePublicKey: Hex.encode(service.enclave.publicKey),
+                                                network: service.configuration.network, asset: service.configuration.asset),
+                                     status: healthy ? .ok : .serviceUnavailable)
+        }
+    }
+
+    // MARK: - Handlers
+
+    func verify(_ request: Request) async -> Response {
+        let started = ContinuousClock.now
+        let response = await handleAsync { () async throws(NanoPayError) in
+            let fields = try await BodyReader.decode(AuthorizationFields.self, from: request)
+            return Self.response(for: .success(try await service.verify(fields)))
+        }
+        service.stats.recordLatency(micros: UInt64((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000)
+                                    + UInt64((ContinuousClock.now - started).components.seconds) * 1_000_000)
+        return response
+    }
+
+    /// `POST /verify` for up to `batchItemsMax` authorizations: `{"authorizations": [...]}` ->
+    /// `{"results": [{"status": <http status>, "body": <what /verify would answer>}]}`.
+    func verifyBatch(_ request: Request) async -> Response {
+        await handleAsync { () async throws(NanoPayError) in
+            let data = try await BodyReader.read(request, limitBytes: BodyReader.batchBodyLimitBytes)
+            let envelope: [String: JSONValue]
+            do { envelope = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch {
+                throw NanoPayError.invalid("body must be {\"authorizations\": [...]}")
+            }
+            guard case .array(let items)? = envelope["authorizations"] else {
+                throw NanoPayError.invalid("missing field authorizations (an array)")
+            }
+            guard !items.isEmpty, items.count <= service.configuration.batchItemsMax else {
+                throw NanoPayError.invalid("authorizations must hold 1 to \(service.configuration.batchItemsMax) items")
+            }
+            var decoded: [Result<AuthorizationFields, NanoPayError>] = []
+            for item in items {
+                do {
+                    decoded.append(.success(try JSONDecoder().decode(AuthorizationFields.self, from: JSONResponse.encoder.encode(item))))
+                } catch {
+                    decoded.append(.failure(NanoPayError.invalid(JSONErrors.describe(error))))
+                }
+            }
+            let valid = decoded.compactMap { try? $0.get() }
+            var outcomes = await service.verifyBatch(valid).makeIterator()
+            var parts: [String] = []
+            for d in decoded {
+                let result: Result<PaymentOutcome, NanoPayError>
+                switch d {
+                case .failure(let e): result = .failure(e)
+                case .success: result = outcomes.next()!
+                }
+                let (status, body, _) = Self.answer(for: result)
+                parts.append("{\"status\":\(status.code),\"body\":" + String(decoding: body, as: UTF8.self) + "}")
+            }
+            return JSONResponse.raw("{\"results\":[" + parts.joined(separator: ",") + "]}")
+        }
+    }
+
+    /// Status and JSON body of a verify answer, shared by `/verify` and each `/verify/batch` item.
+    static func answer(for result: Result<PaymentOutcome, NanoPayError>) -> (status: HTTPResponse.Status, body: Data, retryAfter: UInt64?) {
+        switch result {
+        case .success(.settled(let receipt, let replayed)):
+            return (.ok, JSONResponse.encode(VerifySuccessBody(confirmationId: receipt.confirmationId, remainingBalance: receipt.remainingBalance,
+                                                                replayed: replayed, receipt: receipt)), nil)
+        case .success(.held(let id, let expiresAt)):
+            return (.accepted, JSONResponse.encode(ApprovalRequiredBody(approvalId: id, expiresAt: expiresAt / 1000)), nil)
+        case .failure(let error):
+            return (HTTPStatusMap.status(for: error.code), JSONResponse.encode(JSONResponse.ErrorBody(error: error.code.rawValue, message: error.message,
+                                                                                   retryAfterSeconds: error.retryAfterSeconds)), error.retryAfterSeconds)
+        }
+    }
+
+    static func response(for result: Result<PaymentOutcome, NanoPayError>) -> Response {
+        let (status, body, retry) = answer(for: result)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retry { headers[.retryAfter] = String(retry) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    func decide(_ request: Request, _ context: BasicRequestContext, approve: Bool) async -> Response {
+        await handleAsync { () async throws(NanoPayError) in
+            _ = try operatorToken.authorize(request)
+            let data = try await BodyReader.read(request)
+            var reason: String? = nil
+            if !data.isEmpty {
+                do { reason = try JSONDecoder().decode(DecisionRequest.self, from: data).reason } catch {
+                    throw NanoPayError.invalid(JSONErrors.describe(error))
+                }
+            }
+            if let r = reason, r.utf8.count > Self.reasonLengthMax { throw NanoPayError.invalid("reason is longer than \(Self.reasonLengthMax) bytes") }
+            do throws(NanoPayError) {
+                let (approval, receipt) = try await service.ledger.decide(approvalId: context.parameters.get("id") ?? "", approve: approve,
+                                                                         by: "operator", reason: reason)
+                return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
+            } catch {
+                // Deciding an already resolved hold is a conflict, whatever resolved it.
+                guard error.code == .approvalExpired else { throw error }
+                return JSONResponse.error(error, status: .conflict)
+            }
+        }
+    }
+
+    /// `POST /policy`. With the operator token: fields present are set, `null` clears, absent
+    /// keeps. Without it: a payer-signed tightening (`validBefore` and `signature` required).
+    func postPolicy(_ request: Request) async throws(NanoPayError) -> Response {
+        let data = try await BodyReader.read(request)
+        let body: [String: JSONValue]
+        do { body = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch {
+            throw NanoPayError.invalid("body must be a JSON object")
+        }
+        guard case .string(let addressText)? = body["address"] else { throw NanoPayError.invalid("missing field address") }
+        let address = try Self.address(addressText, field: "address")
+        func amountUpdate(_ key: String) throws(NanoPayError) -> FieldUpdate<Amount> {
+            switch body[key] {
+            case nil: return .keep
+            case .null?: return .clear
+            case .string(let s)?: return .set(try Self.amount(s, field: key, allowZero: true))
+            default: throw NanoPayError.invalid("\(key) must be a decimal string or null")
+            }
+        }
+        func countUpdate(_ key: String) throws(NanoPayError) -> FieldUpdate<UInt32> {
+            switch body[key] {
+            case nil: return .keep
+            case .null?: return .clear
+            case .number(let n)?:
+                guard n.rounded() == n, n >= 1, n <= 1_000_000 else { throw NanoPayError.invalid("\(key) must be an integer from 1 to 1000000") }
+                return .set(UInt32(n))
+            default: throw NanoPayError.invalid("\(key) must be an integer or null")
+            }
+        }
+        let update = PolicyUpdate(maxAmount: try amountUpdate("maxAmount"), rateLimit: try countUpdate("rateLimit"),
+                                  rateBurst: try countUpdate("rateBurst"), dailyCap: try amountUpdate("dailyCap"))
+        if request.headers[.authorization] != nil || body["signature"] == nil {
+            let who = try operatorToken.authorize(request)
+            return JSONResponse.make(PolicyBody(try await service.ledger.setPolicy(address: address, update: update, authority: .operator(who))))
+        }
+        guard case .string(let sigText)? = body["signature"], let signature = Hex.decode(sigText, byteCount: 64) else {
+            throw NanoPayError.invalid("signature must be 128 hex characters")
+        }
+        guard case .number(let vb)? = body["validBefore"], vb.rounded() == vb, vb >= 0, vb < 1.8e19 else {
+            throw NanoPayError.invalid("validBefore must be an integer (unix seconds)")
+        }
+        func value<V>(_ u: FieldUpdate<V>, _ name: String) throws(NanoPayError) -> V? {
+            switch u {
+            case .keep: return nil
+            case .set(let v): return v
+            case .clear: throw NanoPayError(.policyNotTighter, "a payer cannot remove its \(name)")
+            }
+        }
+        guard update.rateBurst == .keep else { throw NanoPayError.invalid("rateBurst can only be set by an operator") }
+        let policy = try await service.tightenPolicy(address: address, maxAmount: try value(update.maxAmount, "maxAmount"),
+                                                     rateLimit: try value(update.rateLimit, "rateLimit"),
+                                                     dailyCap: try value(update.dailyCap, "dailyCap"),
+                                                     validBefore: UInt64(vb), signature: signature)
+        return JSONResponse.make(PolicyBody(policy))
+    }
+
+    struct StatsBody: Encodable {
+        var payments: [String: UInt64]
+        var outcomes: [String: UInt64]
+        var volume: Amount
+        var deposited: Amount
+        var withdrawn: Amount
+        var accounts: UInt64
+        var pendingApprovals: Int
+        var uptimeSeconds: UInt64
+        var verifyLatencyMs: [String: Double]
+        var meanCommitBatch: Double
+    }
+
+    func stats() -> Response {
+        handle { () throws(NanoPayError) in
+            let t = service.ledger.totals
+            var latency: [String: Double] = [:]
+            for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)] {
+                if let v = service.stats.latencyQuantileMilliseconds(q) { latency[name] = v }
+            }
+            let body = StatsBody(
+                payments: ["settled": t.paymentsSettled, "held": t.paymentsHeld, "approved": t.paymentsApproved,
+                           "rejected": t.paymentsRejected, "expired": t.paymentsExpired],
+                outcomes: service.stats.outcomeCounts, volume: t.volume, deposited: t.deposited, withdrawn: t.withdrawn,
+                accounts: t.accounts, pendingApprovals: try service.ledger.pendingApprovalCount(),
+                uptimeSeconds: (service.clock.nowMilliseconds() - service.stats.startedAtMilliseconds) / 1000,
+                verifyLatencyMs: latency, meanCommitBatch: service.ledger.meanBatchSize)
+            return JSONResponse.make(body)
+        }
+    }
+
+    // MARK: - Helpers
+
+    func handle(_ body: () throws(NanoPayError) -> Response) -> Response {
+        do { return try body() } catch { return JSONResponse.error(error) }
+    }
+
+    func handleAsync(_ body: () async throws(NanoPayError) -> Response) async -> Response {
+        do { return try await body() } catch { return JSONResponse.error(error) }
+    }
+
+    static func address(_ text: String, field: String) throws(NanoPayError) -> TONAddress {
+        do { return try TONAddress(parsing: text) } catch { throw NanoPayError.invalid("\(field): \(error.description)") }
+    }
+
+    static func amount(_ text: String, field: String, allowZero: Bool = false) throws(NanoPayError) -> Amount {
+        do { return try Amount(parsing: text, allowZero: allowZero) } catch { throw NanoPayError.invalid("\(field): \(error.description)") }
+    }
+
+    static func reference(_ text: String) throws(NanoPayError) -> String {
+        guard !text.isEmpty, text.utf8.count <= referenceLengthMax, !text.contains(where: { $0.isNewline }) else {
+            throw NanoPayError.invalid("reference must be 1 to \(referenceLengthMax) bytes on one line")
+        }
+        return text
+    }
+}

@@ -1,0 +1,141 @@
+import Enclave
+import Ledger
+import Logging
+import NanoPayCore
+
+/// The domain service the HTTP layer calls. It runs the stateless checks of a payment
+/// (well-formed, not expired, payer known, signature) on the caller's thread — in parallel
+/// across requests, off the single writer — and hands only verified payments to the ledger.
+public final class PaymentService: Sendable {
+    public let configuration: ServiceConfiguration
+    public let ledger: Ledger
+    public let enclave: Enclave
+    public let clock: any NanoClock
+    public let stats: ServiceStats
+    let logger: Logger
+
+    public init(configuration: ServiceConfiguration, ledger: Ledger, enclave: Enclave, clock: any NanoClock, logger: Logger) {
+        self.configuration = configuration; self.ledger = ledger; self.enclave = enclave; self.clock = clock
+        self.logger = logger
+        self.stats = ServiceStats(startedAtMilliseconds: clock.nowMilliseconds())
+    }
+
+    /// The domain a v2 authorization binds: this network and this enclave's key.
+    public var domain: PaymentAuthorization.Domain {
+        PaymentAuthorization.Domain(network: configuration.network, serviceId: enclave.publicKey)
+    }
+
+    /// Checks in order: well-formed, not expired, payer known, signature valid; then nonce
+    /// state, policy and balance inside the ledger transaction.
+    public func verify(_ fields: AuthorizationFields) async throws(NanoPayError) -> PaymentOutcome {
+        do {
+            let request = try prepare(fields)
+            let outcome = try await ledger.pay(request)
+            stats.record(outcome)
+            return outcome
+        } catch {
+            stats.record(error)
+            throw error
+        }
+    }
+
+    /// Up to `batchItemsMax` authorizations; one result per item, in order, each as `verify`
+    /// would have answered it alone. Signature checks run in parallel; the ledger commits them
+    /// in as few transactions as the writer finds them in.
+    public func verifyBatch(_ items: [AuthorizationFields]) async -> [Result<PaymentOutcome, NanoPayError>] {
+        let prepared: [Result<PaymentRequest, NanoPayError>] = await withTaskGroup(of: (Int, Result<PaymentRequest, NanoPayError>).self) { group in
+            for (i, item) in items.enumerated() {
+                group.addTask {
+                    do throws(NanoPayError) { return (i, .success(try self.prepare(item))) } catch { return (i, .failure(error)) }
+                }
+            }
+            var out = [Result<PaymentRequest, NanoPayError>?](repeating: nil, count: items.count)
+            for await (i, r) in group { out[i] = r }
+            return out.map { $0! }
+        }
+        let ready = prepared.compactMap { try? $0.get() }
+        var settled = await ledger.pay(batch: ready).makeIterator()
+        var results: [Result<PaymentOutcome, NanoPayError>] = []
+        for p in prepared {
+            switch p {
+            case .failure(let e): results.append(.failure(e)); stats.record(e)
+            case .success:
+                let r = settled.next()!
+                switch r {
+                case .success(let o): stats.record(o)
+                case .failure(let e): stats.record(e)
+                }
+                results.append(r)
+            }
+        }
+        return results
+    }
+
+    /// The stateless checks. Reads the payer's key from committed state.
+    func prepare(_ fields: AuthorizationFields) throws(NanoPayError) -> PaymentRequest {
+        let (auth, claimedKey) = try fields.validated()
+        if auth.version == .v1 && configuration.refuseV1 {
+            throw NanoPayError(.unsupportedVersion, "this service refuses v1 authorizations; sign a v2 message that binds network and service")
+        }
+        guard clock.nowSeconds() < auth.validBefore else {
+            throw NanoPayError(.expired, "authorization expired at \(auth.validBefore) (validBefore)")
+        }
+        guard let key = try ledger.publicKey(auth.from) else {
+            throw NanoPayError(.unknownPayer, "payer \(auth.from.raw) has no registered key; deposit first")
+        }
+        if let claimedKey, !Sodium.constantTimeEqual(claimedKey, key) {
+            throw NanoPayError(.invalidSignature, "publicKey is not the payer's registered key")
+        }
+        let domain: PaymentAuthorization.Domain? = auth.version == .v2 ? self.domain : nil
+        let digest = auth.digest(domain: domain)
+        guard Sodium.ed25519Verify(signature: auth.signature, message: digest, publicKey: key) else {
+            throw NanoPayError(.invalidSignature, "signature does not verify against the payer's registered key")
+        }
+        return PaymentRequest(authorization: auth, digest: digest, verifiedPublicKey: key)
+    }
+
+    /// Applies a payer-signed tightening of its own policy (see `PolicyTightening`).
+    public func tightenPolicy(address: TONAddress, maxAmount: Amount?, rateLimit: UInt32?, dailyCap: Amount?,
+                              validBefore: UInt64, signature: [UInt8]) async throws(NanoPayError) -> Policy {
+        guard clock.nowSeconds() < validBefore else { throw NanoPayError(.expired, "policy request expired (validBefore)") }
+        guard let key = try ledger.publicKey(address) else {
+            throw NanoPayError(.unknownPayer, "\(address.raw) has no registered key")
+        }
+        let message = PolicyTightening.message(address: address, maxAmount: maxAmount, rateLimit: rateLimit, dailyCap: dailyCap, validBefore: validBefore)
+        guard Sodium.ed25519Verify(signature: signature, message: Sodium.sha256(message), publicKey: key) else {
+            throw NanoPayError(.invalidSignature, "policy signature does not verify against the registered key")
+        }
+        let update = PolicyUpdate(maxAmount: maxAmount.map { .set($0) } ?? .keep, rateLimit: rateLimit.map { .set($0) } ?? .keep,
+                                  dailyCap: dailyCap.map { .set($0) } ?? .keep)
+        return try await ledger.setPolicy(address: address, update: update, authority: .payer)
+    }
+
+    /// A fresh quote for the verifier's nonce.
+    public func quote(nonce: [UInt8]) throws(NanoPayError) -> AttestationQuote {
+        do {
+            return try enclave.quote(nonce: nonce, configHash: configuration.configHash, network: configuration.network, asset: configuration.asset)
+        } catch {
+            logger.error("attestation failed", metadata: ["reason": "\(error.message)"])
+            throw NanoPayError(.internalError, "attestation is unavailable")
+        }
+    }
+
+    /// Periodic upkeep until cancelled: sweeps expired holds every second, prunes old nonces hourly.
+    public func runMaintenance() async {
+        var ticks = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            if Task.isCancelled { break }
+            do throws(NanoPayError) {
+                try await ledger.sweepExpiredHolds()
+                ticks += 1
+                if ticks % 3600 == 0 {
+                    let pruned = try await ledger.pruneNonces()
+                    if pruned > 0 { logger.info("pruned expired nonces", metadata: ["count": "\(pruned)"]) }
+                }
+            } catch {
+                logger.warning("maintenance could not write", metadata: ["error": "\(error.code.rawValue)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Ledger
+import NanoPayCore
+import Synchronization
+
+/// Outcome counters and a verify-latency histogram (log buckets), cheap enough for the hot path.
+public final class ServiceStats: Sendable {
+    public let startedAtMilliseconds: UInt64
+    private let outcomes = Mutex<[String: UInt64]>([:])
+    /// Upper bounds in microseconds.
+    public static let latencyBucketsMicros: [UInt64] = [50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 20_000, 50_000, 100_000, 250_000, 1_000_000, .max]
+    private let latency = Mutex<(counts: [UInt64], sumMicros: UInt64)>(([UInt64](repeating: 0, count: 19), 0))
+
+    init(startedAtMilliseconds: UInt64) { self.startedAtMilliseconds = startedAtMilliseconds }
+
+    func record(_ outcome: PaymentOutcome) {
+        let key: String
+        switch outcome {
+        case .settled(_, let replayed): key = replayed ? "replayed" : "settled"
+        case .held: key = "approval_required"
+        }
+        outcomes.withLock { $0[key, default: 0] += 1 }
+    }
+
+    func record(_ error: NanoPayError) { outcomes.withLock { $0[error.code.rawValue, default: 0] += 1 } }
+
+    public func recordLatency(micros: UInt64) {
+        let i = Self.latencyBucketsMicros.firstIndex { micros <= $0 } ?? (Self.latencyBucketsMicros.count - 1)
+        latency.withLock { $0.counts[i] += 1; $0.sumMicros &+= micros }
+    }
+
+    public var outcomeCounts: [String: UInt64] { outcomes.withLock { $0 } }
+
+    public var latencySnapshot: (counts: [UInt64], sumMicros: UInt64) { latency.withLock { $0 } }
+
+    /// Quantile estimate in milliseconds (upper bound of the bucket holding it).
+    public func latencyQuantileMilliseconds(_ q: Double) -> Double? {
+        let (counts, _) = latencySnapshot
+        let total = counts.reduce(0, +)
+        guard total > 0 else { return nil }
+        let target = UInt64((Double(total) * q).rounded(.up))
+        var seen: UInt64 = 0
+        for (i, c) in counts.enumerated() {
+            seen += c
+            if seen >= max(target, 1) {
+                let bound = Self.latencyBucketsMicros[i]
+                return bound == .max ? 1000 : Double(bound) / 1000
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Enclave
+import Foundation
+import Hummingbird
+import Ledger
+import Logging
+import NanoPayCore
+import NanoPayHTTP
+import NanoPayService
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `nanopayd`: the service, the only program inside the trust boundary. Starts with no
+/// arguments on its embedded default (`./data`, `127.0.0.1:4030`). Every flag also has a
+/// `NANOPAY_*` environment variable; a flag wins over the environment.
+@main
+struct NanoPayd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "nanopayd", abstract: "CyberNanoPay verification and balance service.")
+
+    @Option(help: "Data directory (NANOPAY_DATA_DIR, default ./data).") var dataDir: String?
+    @Option(help: "Listen address (NANOPAY_HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Listen port (NANOPAY_PORT, default 4030).") var port: Int?
+    @Option(help: "CAIP-2 network, or ton-mainnet / ton-testnet (NANOPAY_NETWORK, default tvm:-239).") var network: String?
+    @Option(help: "Asset name (NANOPAY_ASSET, default USDT).") var asset: String?
+    @Option(help: "Seconds a held payment waits for approval (NANOPAY_APPROVAL_TIMEOUT_SECONDS, default 300).") var approvalTimeoutSeconds: UInt64?
+    @Option(help: "File holding the operator token (NANOPAY_OPERATOR_TOKEN_FILE); NANOPAY_OPERATOR_TOKEN gives it directly.") var operatorTokenFile: String?
+    @Option(help: "File holding the platform secret (NANOPAY_PLATFORM_SECRET_FILE; default DATA/platform.secret); NANOPAY_PLATFORM_SECRET gives it as hex.") var platformSecretFile: String?
+    @Flag(help: "Refuse v1 authorizations (NANOPAY_REFUSE_V1=1).") var refuseV1 = false
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: env["NANOPAY_LOG_LEVEL"] ?? "info") ?? .info
+            return handler
+        }
+        let logger = Logger(label: "nanopayd")
+
+        let dataDir = self.dataDir ?? env["NANOPAY_DATA_DIR"] ?? "./data"
+        let host = self.host ?? env["NANOPAY_HOST"] ?? "127.0.0.1"
+        guard let port = self.port ?? env["NANOPAY_PORT"].flatMap({ Int($0) }) ?? Optional(4030), (0...65535).contains(port) else {
+            throw ValidationError("port must be 0-65535")
+        }
+        let networkName = self.network ?? env["NANOPAY_NETWORK"] ?? "tvm:-239"
+        guard let network = ServiceConfiguration.canonicalNetwork(networkName) else {
+            throw ValidationError("network must be CAIP-2 (e.g. tvm:-239) or ton-mainnet / ton-testnet")
+        }
+        let asset = self.asset ?? env["NANOPAY_ASSET"] ?? "USDT"
+        guard !asset.isEmpty, asset.utf8.count <= 128 else { throw ValidationError("asset must be 1-128 bytes") }
+        guard let timeout = self.approvalTimeoutSeconds ?? env["NANOPAY_APPROVAL_TIMEOUT_SECONDS"].flatMap({ UInt64($0) }) ?? Optional(300),
+              (1...604_800).contains(timeout) else { throw ValidationError("approval timeout must be 1-604800 seconds") }
+        let refuseV1 = self.refuseV1 || env["NANOPAY_REFUSE_V1"] == "1"
+
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let clock = SystemClock()
+        let secret: PlatformSecret
+        if let hex = env["NANOPAY_PLATFORM_SECRET"] {
+            secret = try PlatformSecret(hex: hex)
+        } else {
+            secret = try PlatformSecret.load(path: platformSecretFile ?? env["NANOPAY_PLATFORM_SECRET_FILE"] ?? dataDir + "/platform.secret", create: true)
+        }
+        let enclave = try Enclave(.init(directory: dataDir + "/enclave", secret: secret, clock: clock))
+        let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: clock, signer: enclave, network: network, asset: asset,
+                                      approvalTimeoutSeconds: timeout))
+        let config = ServiceConfiguration(network: network, asset: asset, approvalTimeoutSeconds: timeout, refuseV1: refuseV1)
+        let service = PaymentService(configuration: config, ledger: ledger, enclave: enclave, clock: clock, logger: logger)
+        let token = try Self.operatorToken(env: env, file: operatorTokenFile, dataDir: dataDir, logger: logger)
+
+        if enclave.attestation.platform == "software" {
+            logger.warning("attestation platform is 'software': NO HARDWARE ISOLATION; sellers must opt in with --allow-software")
+        }
+        logger.info("nanopayd starting", metadata: [
+            "address": "\(host):\(port)", "dataDir": "\(dataDir)", "network": "\(network)", "asset": "\(asset)",
+            "enclavePublicKey": "\(Hex.encode(enclave.publicKey))", "measurement": "\(Hex.encode(enclave.measurement))",
+            "acceptsV1": "\(!refuseV1)",
+        ])
+        let app = NanoPayServer.makeApplication(service: service, operatorToken: token, host: host, port: port, logger: logger)
+        let maintenance = Task { await service.runMaintenance() }
+        // runService drains in-flight requests on SIGTERM/SIGINT and then returns.
+        try await app.runService()
+        maintenance.cancel()
+        ledger.close() // finishes the last commit
+        logger.info("nanopayd stopped cleanly")
+    }
+
+    /// Token from NANOPAY_OPERATOR_TOKEN, a token file, or one generated at first start into
+    /// DATA/operator.token (0600). The path is logged, never the token.
+    static func operatorToken(env: [String: String], file: String?, dataDir: String, logger: Logger) throws -> OperatorToken {
+        if let token = env["NANOPAY_OPERATOR_TOKEN"], !token.isEmpty { return OperatorToken(token) }
+        let path = file ?? env["NANOPAY_OPERATOR_TOKEN_FILE"] ?? dataDir + "/operator.token"
+        if let data = FileManager.default.contents(atPath: path),
+           let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
+            return OperatorToken(text)
+        }
+        guard file == nil, env["NANOPAY_OPERATOR_TOKEN_FILE"] == nil else {
+            throw ValidationError("operator token file \(path) is missing or empty")
+        }
+        let token = Hex.encode(Sodium.randomBytes(32))
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw ValidationError("cannot create operator token file \(path)") }
+        let line = token + "\n"
+        _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        fsync(fd)
+        close(fd)
+        logger.notice("generated an operator token", metadata: ["path": "\(path)"])
+        return OperatorToken(token)
+    }
+}
