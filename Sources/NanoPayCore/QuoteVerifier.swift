@@ -37,6 +37,7 @@ public struct QuoteVerifier: Sendable {
         public var check: String
         public var detail: String
         public var description: String { "attestation check '\(check)' failed: \(detail)" }
+        public init(check: String, detail: String) { self.check = check; self.detail = detail }
     }
 
     public let policy: Policy

@@ -61,6 +61,8 @@ struct NanoPayd: AsyncParsableCommand {
             secret = try PlatformSecret.load(path: platformSecretFile ?? env["NANOPAY_PLATFORM_SECRET_FILE"] ?? dataDir + "/platform.secret", create: true)
         }
         let enclave = try Enclave(.init(directory: dataDir + "/enclave", secret: secret, clock: clock))
+        // Public: what a seller pins (`nanopay attest root`).
+        try (Hex.encode(enclave.attestation.rootPublicKey) + "\n").write(toFile: dataDir + "/enclave/platform-root.pub", atomically: true, encoding: .utf8)
         let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: clock, signer: enclave, network: network, asset: asset,
                                       approvalTimeoutSeconds: timeout))
         let config = ServiceConfiguration(network: network, asset: asset, approvalTimeoutSeconds: timeout, refuseV1: refuseV1)
