@@ -55,11 +55,13 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .target(name: "NanoPayTestSupport", dependencies: ["NanoPayCore", "Enclave", "Ledger", "NanoPayService"],
+                path: "Tests/NanoPayTestSupport"),
         .testTarget(name: "NanoPayCoreTests", dependencies: ["NanoPayCore"]),
-        .testTarget(name: "EnclaveTests", dependencies: ["Enclave", "NanoPayCore"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "NanoPayCore", "Enclave"]),
+        .testTarget(name: "EnclaveTests", dependencies: ["Enclave", "NanoPayCore", "NanoPayTestSupport"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "NanoPayCore", "Enclave", "NanoPayTestSupport"]),
         .testTarget(name: "NanoPayHTTPTests", dependencies: [
-            "NanoPayHTTP", "NanoPayClient",
+            "NanoPayHTTP", "NanoPayClient", "NanoPayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ]

@@ -3,8 +3,8 @@ import NanoPayCore
 extension Ledger {
     // MARK: - Writes (each answered after its transaction is durable)
 
-    public func pay(_ request: PaymentRequest) async throws(NanoPayError) -> PaymentOutcome {
-        try await perform { tx in try tx.pay(request) }
+    public func pay(_ request: PaymentRequest) async throws -> PaymentOutcome {
+        try await perform { tx in try tx.pay(request) }.get()
     }
 
     /// Several payments in one call; each succeeds or fails on its own (one result per item, in order).
@@ -12,7 +12,7 @@ extension Ledger {
         await withTaskGroup(of: (Int, Result<PaymentOutcome, NanoPayError>).self) { group in
             for (i, r) in requests.enumerated() {
                 group.addTask {
-                    do throws(NanoPayError) { return (i, .success(try await self.pay(r))) } catch { return (i, .failure(error)) }
+                    do { return (i, .success(try await self.pay(r))) } catch { return (i, .failure(NanoPayError.wrap(error))) }
                 }
             }
             var results = [Result<PaymentOutcome, NanoPayError>?](repeating: nil, count: requests.count)
@@ -21,38 +21,38 @@ extension Ledger {
         }
     }
 
-    public func deposit(address: TONAddress, amount: Amount, publicKey: [UInt8]?, reference: String) async throws(NanoPayError) -> AccountBalance {
-        try await perform { tx in try tx.deposit(address: address, amount: amount, publicKey: publicKey, reference: reference) }
+    public func deposit(address: TONAddress, amount: Amount, publicKey: [UInt8]?, reference: String) async throws -> AccountBalance {
+        try await perform { tx in try tx.deposit(address: address, amount: amount, publicKey: publicKey, reference: reference) }.get()
     }
 
-    public func withdraw(address: TONAddress, amount: Amount, reference: String) async throws(NanoPayError) -> AccountBalance {
-        try await perform { tx in try tx.withdraw(address: address, amount: amount, reference: reference) }
+    public func withdraw(address: TONAddress, amount: Amount, reference: String) async throws -> AccountBalance {
+        try await perform { tx in try tx.withdraw(address: address, amount: amount, reference: reference) }.get()
     }
 
-    public func rotateKey(address: TONAddress, publicKey: [UInt8]) async throws(NanoPayError) {
-        try await perform { tx in try tx.rotateKey(address: address, publicKey: publicKey) }
+    public func rotateKey(address: TONAddress, publicKey: [UInt8]) async throws {
+        try await perform { tx in try tx.rotateKey(address: address, publicKey: publicKey) }.get()
     }
 
-    public func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority) async throws(NanoPayError) -> Policy {
-        try await perform { tx in try tx.setPolicy(address: address, update: update, authority: authority) }
+    public func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority) async throws -> Policy {
+        try await perform { tx in try tx.setPolicy(address: address, update: update, authority: authority) }.get()
     }
 
     /// Approve (post) or reject (void) a held payment.
-    public func decide(approvalId: String, approve: Bool, by: String, reason: String?) async throws(NanoPayError) -> (Approval, Receipt?) {
+    public func decide(approvalId: String, approve: Bool, by: String, reason: String?) async throws -> (Approval, Receipt?) {
         try await perform { tx in
             let (a, r) = try tx.decide(approvalId, approve: approve, by: by, reason: reason)
             return ApprovalWithReceipt(approval: a, receipt: r)
-        }.pair
+        }.get().pair
     }
 
     /// Expires due holds now (every batch also does this first).
-    public func sweepExpiredHolds() async throws(NanoPayError) {
-        try await perform { _ in () }
+    public func sweepExpiredHolds() async throws {
+        try await perform { _ in () }.get()
     }
 
     /// Prunes nonces past validBefore plus the grace period. Returns how many went.
-    public func pruneNonces() async throws(NanoPayError) -> Int {
-        try await perform { tx in try tx.pruneNonces() }
+    public func pruneNonces() async throws -> Int {
+        try await perform { tx in try tx.pruneNonces() }.get()
     }
 
     // MARK: - Reads (committed state)

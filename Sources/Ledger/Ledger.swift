@@ -64,8 +64,8 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// The `synchronous` level in effect on the writer connection (2 = FULL).
-    public func synchronousLevel() async throws(NanoPayError) -> Int64 {
-        try await perform { tx in try tx.db.scalarInt("PRAGMA synchronous") ?? -1 }
+    public func synchronousLevel() async throws -> Int64 {
+        try await perform { tx in try tx.db.scalarInt("PRAGMA synchronous") ?? -1 }.get()
     }
 
     /// Finishes every queued op (the last commit included) and closes the store.
@@ -81,8 +81,11 @@ public final class Ledger: @unchecked Sendable {
     /// Runs `body` on the writer thread inside the next group transaction and returns once that
     /// transaction is durable. A thrown `NanoPayError` rolls back this op alone (nothing it wrote
     /// survives); a storage fault fails the whole batch with `storage_unavailable`.
-    public func perform<T: Sendable>(_ body: @escaping @Sendable (LedgerTransaction) throws -> T) async throws(NanoPayError) -> T {
-        let result: Result<T, NanoPayError> = await withCheckedContinuation { continuation in
+    ///
+    /// Generic and non-throwing on purpose: callers unwrap the `Result` (generic async functions
+    /// with typed throws have been miscompiled by Swift 6 toolchains).
+    public func perform<T: Sendable>(_ body: @escaping @Sendable (LedgerTransaction) throws -> T) async -> Result<T, NanoPayError> {
+        await withCheckedContinuation { continuation in
             let slot = ResultSlot<T>()
             let op = PendingOp(
                 execute: { tx in
@@ -104,7 +107,6 @@ public final class Ledger: @unchecked Sendable {
                 continuation.resume(returning: .failure(NanoPayError(.storageUnavailable, "ledger is shutting down")))
             }
         }
-        return try result.get()
     }
 
     /// Writer thread: one transaction for the whole batch, a savepoint per op.

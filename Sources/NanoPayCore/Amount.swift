@@ -89,6 +89,10 @@ public struct Amount: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 }
 
+extension Amount: ExpressibleByIntegerLiteral {
+    public init(integerLiteral value: UInt64) { self.init(UInt128(value)) }
+}
+
 extension Amount: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

@@ -41,6 +41,11 @@ public struct NanoPayError: Error, Sendable, Equatable, CustomStringConvertible 
         self.code = code; self.message = message; self.retryAfterSeconds = retryAfterSeconds
     }
 
+    /// Any error as an operating error; what is not already one becomes `internal_error`.
+    public static func wrap(_ error: any Error) -> NanoPayError {
+        error as? NanoPayError ?? NanoPayError(.internalError, "internal error")
+    }
+
     public static func invalid(_ message: String) -> NanoPayError { NanoPayError(.invalidRequest, message) }
 
     public var description: String { "\(code.rawValue): \(message)" }

@@ -7,7 +7,7 @@ enum BodyReader {
     static let bodyLimitBytes = 64 * 1024
     static let batchBodyLimitBytes = 1024 * 1024
 
-    static func read(_ request: Request, limitBytes: Int = bodyLimitBytes) async throws(NanoPayError) -> Data {
+    static func read(_ request: Request, limitBytes: Int = bodyLimitBytes) async throws -> Data {
         var collected = ByteBuffer()
         do {
             for try await chunk in request.body {
@@ -26,7 +26,7 @@ enum BodyReader {
     }
 
     /// Reads and decodes a JSON body; every decoding failure is `invalid_request` naming the field.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limitBytes: Int = bodyLimitBytes) async throws(NanoPayError) -> T {
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limitBytes: Int = bodyLimitBytes) async throws -> T {
         let data = try await read(request, limitBytes: limitBytes)
         guard !data.isEmpty else { throw NanoPayError.invalid("request body is empty; expected JSON") }
         do {

@@ -28,7 +28,7 @@ struct Routes: Sendable {
             }
             return JSONResponse.make(try service.quote(nonce: nonce))
         } }
-        router.post("/policy") { request, _ in await self.handleAsync { () async throws(NanoPayError) in try await self.postPolicy(request) } }
+        router.post("/policy") { request, _ in await self.handleAsync { () async throws in try await self.postPolicy(request) } }
         router.get("/policy/{address}") { _, context in self.handle { () throws(NanoPayError) in
             let address = try Self.address(context.parameters.get("address") ?? "", field: "address")
             guard let policy = try service.ledger.policy(address) else {
@@ -52,7 +52,7 @@ struct Routes: Sendable {
         } }
         router.post("/approvals/{id}/approve") { request, context in await self.decide(request, context, approve: true) }
         router.post("/approvals/{id}/reject") { request, context in await self.decide(request, context, approve: false) }
-        router.post("/deposits") { request, _ in await self.handleAsync { () async throws(NanoPayError) in
+        router.post("/deposits") { request, _ in await self.handleAsync { () async throws in
             let who = try operatorToken.authorize(request)
             let body = try await BodyReader.decode(DepositRequest.self, from: request)
             let address = try Self.address(body.address, field: "address")
@@ -66,7 +66,7 @@ struct Routes: Sendable {
             _ = who
             return JSONResponse.make(try await service.ledger.deposit(address: address, amount: amount, publicKey: key, reference: reference))
         } }
-        router.post("/withdrawals") { request, _ in await self.handleAsync { () async throws(NanoPayError) in
+        router.post("/withdrawals") { request, _ in await self.handleAsync { () async throws in
             _ = try operatorToken.authorize(request)
             let body = try await BodyReader.decode(WithdrawalRequest.self, from: request)
             let address = try Self.address(body.address, field: "address")
@@ -74,7 +74,7 @@ struct Routes: Sendable {
             let reference = try Self.reference(body.reference)
             return JSONResponse.make(try await service.ledger.withdraw(address: address, amount: amount, reference: reference))
         } }
-        router.post("/keys/rotate") { request, _ in await self.handleAsync { () async throws(NanoPayError) in
+        router.post("/keys/rotate") { request, _ in await self.handleAsync { () async throws in
             _ = try operatorToken.authorize(request)
             let body = try await BodyReader.decode(KeyRotationRequest.self, from: request)
             let address = try Self.address(body.address, field: "address")
@@ -102,7 +102,7 @@ struct Routes: Sendable {
 
     func verify(_ request: Request) async -> Response {
         let started = ContinuousClock.now
-        let response = await handleAsync { () async throws(NanoPayError) in
+        let response = await handleAsync { () async throws in
             let fields = try await BodyReader.decode(AuthorizationFields.self, from: request)
             return Self.response(for: .success(try await service.verify(fields)))
         }
@@ -114,7 +114,7 @@ struct Routes: Sendable {
     /// `POST /verify` for up to `batchItemsMax` authorizations: `{"authorizations": [...]}` ->
     /// `{"results": [{"status": <http status>, "body": <what /verify would answer>}]}`.
     func verifyBatch(_ request: Request) async -> Response {
-        await handleAsync { () async throws(NanoPayError) in
+        await handleAsync { () async throws in
             let data = try await BodyReader.read(request, limitBytes: BodyReader.batchBodyLimitBytes)
             let envelope: [String: JSONValue]
             do { envelope = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch {
@@ -172,7 +172,7 @@ struct Routes: Sendable {
     }
 
     func decide(_ request: Request, _ context: BasicRequestContext, approve: Bool) async -> Response {
-        await handleAsync { () async throws(NanoPayError) in
+        await handleAsync { () async throws in
             _ = try operatorToken.authorize(request)
             let data = try await BodyReader.read(request)
             var reason: String? = nil
@@ -182,21 +182,22 @@ struct Routes: Sendable {
                 }
             }
             if let r = reason, r.utf8.count > Self.reasonLengthMax { throw NanoPayError.invalid("reason is longer than \(Self.reasonLengthMax) bytes") }
-            do throws(NanoPayError) {
+            do {
                 let (approval, receipt) = try await service.ledger.decide(approvalId: context.parameters.get("id") ?? "", approve: approve,
                                                                          by: "operator", reason: reason)
                 return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
             } catch {
                 // Deciding an already resolved hold is a conflict, whatever resolved it.
-                guard error.code == .approvalExpired else { throw error }
-                return JSONResponse.error(error, status: .conflict)
+                let e = NanoPayError.wrap(error)
+                guard e.code == .approvalExpired else { throw e }
+                return JSONResponse.error(e, status: .conflict)
             }
         }
     }
 
     /// `POST /policy`. With the operator token: fields present are set, `null` clears, absent
     /// keeps. Without it: a payer-signed tightening (`validBefore` and `signature` required).
-    func postPolicy(_ request: Request) async throws(NanoPayError) -> Response {
+    func postPolicy(_ request: Request) async throws -> Response {
         let data = try await BodyReader.read(request)
         let body: [String: JSONValue]
         do { body = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch {
@@ -286,8 +287,8 @@ struct Routes: Sendable {
         do { return try body() } catch { return JSONResponse.error(error) }
     }
 
-    func handleAsync(_ body: () async throws(NanoPayError) -> Response) async -> Response {
-        do { return try await body() } catch { return JSONResponse.error(error) }
+    func handleAsync(_ body: () async throws -> Response) async -> Response {
+        do { return try await body() } catch { return JSONResponse.error(NanoPayError.wrap(error)) }
     }
 
     static func address(_ text: String, field: String) throws(NanoPayError) -> TONAddress {

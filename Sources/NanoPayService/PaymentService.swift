@@ -27,15 +27,16 @@ public final class PaymentService: Sendable {
 
     /// Checks in order: well-formed, not expired, payer known, signature valid; then nonce
     /// state, policy and balance inside the ledger transaction.
-    public func verify(_ fields: AuthorizationFields) async throws(NanoPayError) -> PaymentOutcome {
+    public func verify(_ fields: AuthorizationFields) async throws -> PaymentOutcome {
         do {
             let request = try prepare(fields)
             let outcome = try await ledger.pay(request)
             stats.record(outcome)
             return outcome
         } catch {
-            stats.record(error)
-            throw error
+            let e = NanoPayError.wrap(error)
+            stats.record(e)
+            throw e
         }
     }
 
@@ -96,7 +97,7 @@ public final class PaymentService: Sendable {
 
     /// Applies a payer-signed tightening of its own policy (see `PolicyTightening`).
     public func tightenPolicy(address: TONAddress, maxAmount: Amount?, rateLimit: UInt32?, dailyCap: Amount?,
-                              validBefore: UInt64, signature: [UInt8]) async throws(NanoPayError) -> Policy {
+                              validBefore: UInt64, signature: [UInt8]) async throws -> Policy {
         guard clock.nowSeconds() < validBefore else { throw NanoPayError(.expired, "policy request expired (validBefore)") }
         guard let key = try ledger.publicKey(address) else {
             throw NanoPayError(.unknownPayer, "\(address.raw) has no registered key")
@@ -126,7 +127,7 @@ public final class PaymentService: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             if Task.isCancelled { break }
-            do throws(NanoPayError) {
+            do {
                 try await ledger.sweepExpiredHolds()
                 ticks += 1
                 if ticks % 3600 == 0 {
@@ -134,7 +135,7 @@ public final class PaymentService: Sendable {
                     if pruned > 0 { logger.info("pruned expired nonces", metadata: ["count": "\(pruned)"]) }
                 }
             } catch {
-                logger.warning("maintenance could not write", metadata: ["error": "\(error.code.rawValue)"])
+                logger.warning("maintenance could not write", metadata: ["error": "\(NanoPayError.wrap(error).code.rawValue)"])
             }
         }
     }

@@ -1,0 +1,142 @@
+import Foundation
+import Ledger
+import NanoPayCore
+import NanoPayService
+import NanoPayTestSupport
+import Testing
+
+func expectError(_ code: ErrorCode, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+    do { try await body(); Issue.record("expected \(code.rawValue)", sourceLocation: sourceLocation) } catch {
+        #expect((error as? NanoPayError)?.code == code, "got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
+    if case .settled(let r, let replayed) = outcome { return (r, replayed) }
+    return nil
+}
+
+@Suite struct PaymentTests {
+    @Test func paymentDebitsCreditsAndReceiptsOnce() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 1)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 10_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        let auth = f.authorization(buyer, amount: 1_000)
+        let (receipt, replayed) = try #require(settledReceipt(try await f.service.verify(auth)))
+        #expect(!replayed)
+        #expect(receipt.remainingBalance == Amount(9_000))
+        #expect(receipt.verify(pinnedEnclaveKey: f.enclave.publicKey))
+        // Identical resubmission: same receipt, marked replayed, no second debit.
+        let (again, replayed2) = try #require(settledReceipt(try await f.service.verify(auth)))
+        #expect(replayed2 && again == receipt)
+        #expect(try f.ledger.balance(buyer.address).available == Amount(9_000))
+        #expect(try f.ledger.balance(sellerAddress()).available == Amount(1_000))
+        #expect(try f.ledger.receipt(confirmationId: receipt.confirmationId) == receipt)
+        // Same nonce, any other field: nonce_reused.
+        let nonce = Hex.decode(auth.nonce)!
+        await expectError(.nonceReused) { _ = try await f.service.verify(f.authorization(buyer, amount: 999, nonce: nonce)) }
+        #expect(try f.ledger.checkInvariants().isConsistent)
+    }
+
+    @Test func failedChecksConsumeNothing() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 2)
+        await expectError(.unknownPayer) { _ = try await f.service.verify(f.authorization(buyer, amount: 5)) }
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        let big = f.authorization(buyer, amount: 150)
+        await expectError(.insufficientBalance) { _ = try await f.service.verify(big) }
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        // The same authorization succeeds once the balance is there.
+        #expect(settledReceipt(try await f.service.verify(big)) != nil)
+        var forged = f.authorization(buyer, amount: 1); forged.amount = "2"
+        await expectError(.invalidSignature) { _ = try await f.service.verify(forged) }
+        let stranger = Buyer(index: 99)
+        var wrongKey = f.authorization(buyer, amount: 1)
+        wrongKey.signature = Hex.encode(stranger.keys.sign(Hex.decode(wrongKey.signature)!))
+        await expectError(.invalidSignature) { _ = try await f.service.verify(wrongKey) }
+        let expired = f.authorization(buyer, amount: 1, validFor: 0)
+        await expectError(.expired) { _ = try await f.service.verify(expired) }
+        #expect(try f.ledger.balance(buyer.address).available == Amount(50))
+        #expect(try f.ledger.checkInvariants().isConsistent)
+    }
+
+    @Test func v2IsAcceptedAndV1CanBeRefused() async throws {
+        let f = try Fixture(configuration: ServiceConfiguration(refuseV1: true)); defer { f.close() }
+        let buyer = Buyer(index: 3)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        await expectError(.unsupportedVersion) { _ = try await f.service.verify(f.authorization(buyer, amount: 1)) }
+        #expect(settledReceipt(try await f.service.verify(f.authorization(buyer, amount: 1, version: .v2))) != nil)
+    }
+
+    @Test func depositsAreIdempotentByReferenceAndKeysAreGuarded() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 4)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "tx-a")
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "tx-a")
+        #expect(try f.ledger.balance(buyer.address).available == Amount(100))
+        await expectError(.referenceConflict) { _ = try await f.ledger.deposit(address: buyer.address, amount: 101, publicKey: buyer.keys.publicKey, reference: "tx-a") }
+        await expectError(.referenceConflict) { _ = try await f.ledger.deposit(address: sellerAddress(), amount: Amount(100), publicKey: nil, reference: "tx-a") }
+        await expectError(.publicKeyConflict) {
+            _ = try await f.ledger.deposit(address: buyer.address, amount: Amount(1), publicKey: Buyer(index: 5).keys.publicKey, reference: "tx-b")
+        }
+        try await f.ledger.rotateKey(address: buyer.address, publicKey: Buyer(index: 5).keys.publicKey)
+        #expect(try f.ledger.publicKey(buyer.address) == Buyer(index: 5).keys.publicKey)
+    }
+
+    @Test func edgeAmountsAndOverflow() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 6)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: .max, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        await expectError(.amountOverflow) { _ = try await f.ledger.deposit(address: buyer.address, amount: 1, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))") }
+        _ = try await f.service.verify(f.authorization(buyer, amount: UInt128(1) << 64))
+        _ = try await f.service.verify(f.authorization(buyer, amount: 1))
+        #expect(try f.ledger.balance(buyer.address).available == Amount(UInt128.max - (UInt128(1) << 64) - 1))
+        let rest = UInt128.max - (UInt128(1) << 64) - 1
+        _ = try await f.service.verify(f.authorization(buyer, amount: rest))
+        #expect(try f.ledger.balance(buyer.address).available == .zero)
+        #expect(try f.ledger.balance(sellerAddress()).totalReceived == .max)
+        #expect(try f.ledger.checkInvariants().isConsistent)
+    }
+
+    @Test func withdrawalsNeverTakeHeldFunds() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 7)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(Amount(10))), authority: .operator("t"))
+        guard case .held = try await f.service.verify(f.authorization(buyer, amount: 60)) else { Issue.record("not held"); return }
+        await expectError(.insufficientBalance) { _ = try await f.ledger.withdraw(address: buyer.address, amount: Amount(41), reference: "w1") }
+        let b = try await f.ledger.withdraw(address: buyer.address, amount: Amount(40), reference: "w1")
+        #expect(b.available == .zero && b.held == Amount(60))
+        _ = try await f.ledger.withdraw(address: buyer.address, amount: Amount(40), reference: "w1")
+        #expect(try f.ledger.balance(buyer.address).totalWithdrawn == Amount(40))
+        #expect(try f.ledger.checkInvariants().isConsistent)
+    }
+
+    @Test func storageSettingsAreInEffectAndMigrationsMatchTheFiles() async throws {
+        let f = try Fixture(); defer { f.close() }
+        #expect(try await f.ledger.synchronousLevel() == 2)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let files = try FileManager.default.contentsOfDirectory(atPath: root.path + "/migrations").filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(!files.isEmpty)
+        let embedded = try String(contentsOfFile: root.path + "/Sources/Ledger/Migrations+Embedded.swift", encoding: .utf8)
+        for file in files {
+            let sql = try String(contentsOfFile: root.path + "/migrations/" + file, encoding: .utf8)
+            #expect(embedded.contains(sql), "\(file) differs from the embedded copy: run scripts/embed-migrations.sh")
+        }
+    }
+
+    @Test func newerSchemaIsRefused() async throws {
+        let f = try Fixture()
+        f.ledger.close()
+        let db = f.directory.path + "/ledger.sqlite"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO schema_migrations VALUES (999,'future',0)\"); c.commit()", db]
+        try p.run(); p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        do { try f.reopen(); Issue.record("newer schema accepted") } catch let e as LedgerError {
+            #expect("\(e)".contains("newer"))
+        }
+        f.directory.remove()
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Ledger
+import NanoPayCore
+import NanoPayService
+import NanoPayTestSupport
+import Testing
+
+func heldId(_ outcome: PaymentOutcome) -> String? {
+    if case .held(let id, _) = outcome { return id }
+    return nil
+}
+
+@Suite struct PolicyAndApprovalTests {
+    @Test func rateLimitIsGCRAWithExactRetryAndConsumesNothing() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 10)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(rateLimit: .set(2)), authority: .operator("t"))
+        _ = try await f.service.verify(f.authorization(buyer, amount: 1))
+        _ = try await f.service.verify(f.authorization(buyer, amount: 1))
+        let third = f.authorization(buyer, amount: 1)
+        do { _ = try await f.service.verify(third); Issue.record("not limited") } catch {
+            #expect((error as? NanoPayError)?.code == .rateLimited)
+            #expect((error as? NanoPayError)?.retryAfterSeconds == 30)
+        }
+        f.clock.advance(seconds: 30)
+        // The limited authorization was not consumed: it goes through now.
+        #expect(settledReceipt(try await f.service.verify(third)) != nil)
+        // Payee limits apply too.
+        _ = try await f.ledger.setPolicy(address: sellerAddress(), update: PolicyUpdate(rateLimit: .set(1), rateBurst: .set(1)), authority: .operator("t"))
+        f.clock.advance(seconds: 3600)
+        _ = try await f.service.verify(f.authorization(buyer, amount: 1))
+        await expectError(.rateLimited) { _ = try await f.service.verify(f.authorization(buyer, amount: 1)) }
+    }
+
+    @Test func maxAmountHoldsAndApprovalPostsExactlyOnce() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 11)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(Amount(100))), authority: .operator("t"))
+        let auth = f.authorization(buyer, amount: 500)
+        let id = try #require(heldId(try await f.service.verify(auth)))
+        #expect(try heldId(await f.service.verify(auth)) == id) // same hold, not a new one
+        var b = try f.ledger.balance(buyer.address)
+        #expect(b.available == Amount(500) && b.held == Amount(500))
+        let (approval, receipt) = try await f.ledger.decide(approvalId: id, approve: true, by: "alice", reason: "known customer")
+        #expect(approval.status == .approved && approval.decidedBy == "alice" && approval.decisionReason == "known customer")
+        let r = try #require(receipt)
+        #expect(r.verify(pinnedEnclaveKey: f.enclave.publicKey))
+        b = try f.ledger.balance(buyer.address)
+        #expect(b.available == Amount(500) && b.held == .zero && b.totalSpent == Amount(500))
+        // First verify after approval serves the buyer (not replayed), later ones are replays.
+        let (first, replayed1) = try #require(settledReceipt(try await f.service.verify(auth)))
+        let (_, replayed2) = try #require(settledReceipt(try await f.service.verify(auth)))
+        #expect(first == r && !replayed1 && replayed2)
+        await expectError(.alreadyApproved) { _ = try await f.ledger.decide(approvalId: id, approve: false, by: "bob", reason: nil) }
+        await expectError(.approvalNotFound) { _ = try await f.ledger.decide(approvalId: "apr_nope", approve: true, by: "bob", reason: nil) }
+        #expect(try f.ledger.checkInvariants().isConsistent)
+    }
+
+    @Test func rejectionVoidsAndExpiryVoidsByClock() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 12)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        _ = try await f.ledger.setPolicy(address: sellerAddress(), update: PolicyUpdate(maxAmount: .set(Amount(10))), authority: .operator("t"))
+        let rejected = f.authorization(buyer, amount: 100, validFor: 3_600)
+        let id1 = try #require(heldId(try await f.service.verify(rejected)))
+        _ = try await f.ledger.decide(approvalId: id1, approve: false, by: "alice", reason: "no")
+        await expectError(.approvalRejected) { _ = try await f.service.verify(rejected) }
+        await expectError(.alreadyRejected) { _ = try await f.ledger.decide(approvalId: id1, approve: true, by: "alice", reason: nil) }
+
+        let expiring = f.authorization(buyer, amount: 200, validFor: 3_600)
+        let id2 = try #require(heldId(try await f.service.verify(expiring)))
+        #expect(try f.ledger.balance(buyer.address).held == Amount(200))
+        f.clock.advance(seconds: 300)
+        #expect(try f.ledger.approval(id: id2).0.status == .expired) // on read
+        try await f.ledger.sweepExpiredHolds()
+        let b = try f.ledger.balance(buyer.address)
+        #expect(b.available == Amount(1_000) && b.held == .zero)
+        await expectError(.approvalExpired) { _ = try await f.ledger.decide(approvalId: id2, approve: true, by: "alice", reason: nil) }
+        await expectError(.approvalExpired) { _ = try await f.service.verify(expiring) }
+        #expect(try f.ledger.approvals(status: .expired).map(\.id) == [id2])
+        #expect(try f.ledger.approvals(status: .rejected).map(\.id) == [id1])
+        #expect(try f.ledger.checkInvariants().isConsistent)
+    }
+
+    @Test func holdNeverOutlivesTheAuthorization() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 13)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(Amount(1))), authority: .operator("t"))
+        guard case .held(_, let expiresAt) = try await f.service.verify(f.authorization(buyer, amount: 5, validFor: 60)) else {
+            Issue.record("not held"); return
+        }
+        #expect(expiresAt == (f.nowSeconds + 60) * 1000)
+    }
+
+    @Test func dailyCapIsARolling24HourSum() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 14)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 10_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(dailyCap: .set(Amount(1_000))), authority: .operator("t"))
+        _ = try await f.service.verify(f.authorization(buyer, amount: 600))
+        f.clock.advance(seconds: 12 * 3600)
+        _ = try await f.service.verify(f.authorization(buyer, amount: 400))
+        #expect(heldId(try await f.service.verify(f.authorization(buyer, amount: 1))) != nil)
+        f.clock.advance(seconds: 12 * 3600 + 1) // the first payment leaves the window
+        #expect(settledReceipt(try await f.service.verify(f.authorization(buyer, amount: 500))) != nil)
+    }
+
+    @Test func payersCanOnlyTightenWithASignedRequest() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 15)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        let vb = f.nowSeconds + 60
+        let sig = PolicyTightening.sign(keyPair: buyer.keys, address: buyer.address, maxAmount: Amount(50), rateLimit: 10, dailyCap: nil, validBefore: vb)
+        let p = try await f.service.tightenPolicy(address: buyer.address, maxAmount: Amount(50), rateLimit: 10, dailyCap: nil, validBefore: vb, signature: sig)
+        #expect(p.maxAmount == Amount(50) && p.rateLimit == 10 && p.updatedBy == "payer")
+        let looser = PolicyTightening.sign(keyPair: buyer.keys, address: buyer.address, maxAmount: Amount(60), rateLimit: nil, dailyCap: nil, validBefore: vb)
+        await expectError(.policyNotTighter) {
+            _ = try await f.service.tightenPolicy(address: buyer.address, maxAmount: Amount(60), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: looser)
+        }
+        await expectError(.invalidSignature) {
+            _ = try await f.service.tightenPolicy(address: buyer.address, maxAmount: Amount(40), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: sig)
+        }
+        #expect(try f.ledger.policy(buyer.address)?.maxAmount == Amount(50))
+    }
+}

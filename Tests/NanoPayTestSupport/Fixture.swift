@@ -1,0 +1,81 @@
+import Enclave
+import Foundation
+import Ledger
+import Logging
+import NanoPayCore
+import NanoPayService
+
+/// A fresh directory under /tmp, removed by `remove()`.
+public struct TempDirectory: Sendable {
+    public let path: String
+    public init() {
+        path = NSTemporaryDirectory() + "nanopay-test-" + Hex.encode(Sodium.randomBytes(8))
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A buyer with a real Ed25519 key and a TON address.
+public struct Buyer: Sendable {
+    public let keys: Ed25519KeyPair
+    public let address: TONAddress
+    public init(index: Int) {
+        var seed = [UInt8](repeating: 0, count: 32)
+        seed[0] = UInt8(index & 0xff); seed[1] = UInt8((index >> 8) & 0xff); seed[31] = 0x42
+        keys = Ed25519KeyPair(seed: seed)
+        address = TONAddress(workchain: 0, hash: Sodium.sha256(Array("buyer-\(index)".utf8)))
+    }
+}
+
+public func sellerAddress(_ index: Int = 0) -> TONAddress {
+    TONAddress(workchain: 0, hash: Sodium.sha256(Array("seller-\(index)".utf8)))
+}
+
+/// The real stack on a real SQLite file with a manual clock: enclave, ledger, service.
+public final class Fixture: @unchecked Sendable {
+    public static let startMilliseconds: UInt64 = 1_795_000_000_000
+    public let directory: TempDirectory
+    public let clock: ManualClock
+    public let secret: PlatformSecret
+    public let enclave: Enclave
+    public private(set) var ledger: Ledger
+    public private(set) var service: PaymentService
+    public let configuration: ServiceConfiguration
+
+    public init(configuration: ServiceConfiguration = ServiceConfiguration(), directory: TempDirectory = TempDirectory()) throws {
+        self.directory = directory
+        self.configuration = configuration
+        clock = ManualClock(milliseconds: Self.startMilliseconds)
+        secret = try PlatformSecret(bytes: [UInt8](repeating: 7, count: 32))
+        enclave = try Enclave(.init(directory: directory.path + "/enclave", secret: secret, clock: clock))
+        ledger = try Self.openLedger(directory: directory, clock: clock, enclave: enclave, configuration: configuration)
+        service = PaymentService(configuration: configuration, ledger: ledger, enclave: enclave, clock: clock, logger: Logger(label: "test"))
+    }
+
+    static func openLedger(directory: TempDirectory, clock: ManualClock, enclave: Enclave, configuration: ServiceConfiguration) throws -> Ledger {
+        try Ledger(.init(path: directory.path + "/ledger.sqlite", clock: clock, signer: enclave, network: configuration.network,
+                         asset: configuration.asset, approvalTimeoutSeconds: configuration.approvalTimeoutSeconds))
+    }
+
+    /// Closes the store and opens it again from disk (a clean restart).
+    public func reopen() throws {
+        ledger.close()
+        ledger = try Self.openLedger(directory: directory, clock: clock, enclave: enclave, configuration: configuration)
+        service = PaymentService(configuration: configuration, ledger: ledger, enclave: enclave, clock: clock, logger: Logger(label: "test"))
+    }
+
+    public func close() {
+        ledger.close()
+        directory.remove()
+    }
+
+    public var nowSeconds: UInt64 { clock.nowSeconds() }
+
+    public func authorization(_ buyer: Buyer, to: TONAddress = sellerAddress(), amount: UInt128, validFor: UInt64 = 300,
+                              nonce: [UInt8] = Sodium.randomBytes(32), version: PaymentAuthorization.Version = .v1) -> AuthorizationFields {
+        let domain: PaymentAuthorization.Domain? = version == .v2 ? service.domain : nil
+        let auth = PaymentAuthorization.sign(keyPair: buyer.keys, from: buyer.address, to: to, amount: Amount(amount),
+                                             validBefore: nowSeconds + validFor, nonce: nonce, version: version, domain: domain)
+        return AuthorizationFields(auth)
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the native dependencies (Debian): libsodium, SQLite, OpenSSL headers, pkg-config,
+# and python3 for the schema test. Skips apt when everything is already there.
+set -euo pipefail
+need=()
+for pkg in libsodium-dev libsqlite3-dev libssl-dev pkg-config python3; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
