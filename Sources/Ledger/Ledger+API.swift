@@ -78,13 +78,7 @@ extension Ledger {
     }
 
     public func receipt(confirmationId: String) throws(NanoPayError) -> Receipt? {
-        try readTransaction { tx in
-            let s = try tx.db.statement("SELECT body FROM receipts WHERE confirmation_id = ?")
-            s.bind(1, confirmationId)
-            guard try s.step(), let body = s.text(0) else { return nil }
-            s.reset()
-            return ReceiptCodec.decode(body)
-        }
+        try readTransaction { tx in try tx.findReceipt(confirmationId) }
     }
 
     /// One approval as of now: a pending hold past its expiry reads as expired even before the

@@ -163,13 +163,20 @@ extension LedgerTransaction {
         return receipt
     }
 
-    func receipt(_ confirmationId: String) throws -> Receipt {
+    /// The stored receipt, if any.
+    func findReceipt(_ confirmationId: String) throws -> Receipt? {
         let s = try db.statement("SELECT body FROM receipts WHERE confirmation_id = ?")
         s.bind(1, confirmationId)
-        guard try s.step(), let body = s.text(0), let receipt = ReceiptCodec.decode(body) else {
+        defer { s.reset() }
+        guard try s.step(), let body = s.text(0) else { return nil }
+        return ReceiptCodec.decode(body)
+    }
+
+    /// A receipt that must exist (its payment is posted).
+    func receipt(_ confirmationId: String) throws -> Receipt {
+        guard let receipt = try findReceipt(confirmationId) else {
             throw NanoPayError(.internalError, "receipt \(confirmationId) is missing")
         }
-        s.reset()
         return receipt
     }
 

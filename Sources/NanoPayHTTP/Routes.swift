@@ -53,7 +53,7 @@ struct Routes: Sendable {
         router.post("/approvals/{id}/approve") { request, context in await self.decide(request, context, approve: true) }
         router.post("/approvals/{id}/reject") { request, context in await self.decide(request, context, approve: false) }
         router.post("/deposits") { request, _ in await self.handleAsync { () async throws in
-            let who = try operatorToken.authorize(request)
+            _ = try operatorToken.authorize(request)
             let body = try await BodyReader.decode(DepositRequest.self, from: request)
             let address = try Self.address(body.address, field: "address")
             let amount = try Self.amount(body.amount, field: "amount")
@@ -63,7 +63,6 @@ struct Routes: Sendable {
                 guard let k = Hex.decode(text, byteCount: 32) else { throw NanoPayError.invalid("publicKey must be 64 hex characters") }
                 key = k
             }
-            _ = who
             return JSONResponse.make(try await service.ledger.deposit(address: address, amount: amount, publicKey: key, reference: reference))
         } }
         router.post("/withdrawals") { request, _ in await self.handleAsync { () async throws in
@@ -106,8 +105,8 @@ struct Routes: Sendable {
             let fields = try await BodyReader.decode(AuthorizationFields.self, from: request)
             return Self.response(for: .success(try await service.verify(fields)))
         }
-        service.stats.recordLatency(micros: UInt64((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000)
-                                    + UInt64((ContinuousClock.now - started).components.seconds) * 1_000_000)
+        let elapsed = (ContinuousClock.now - started).components
+        service.stats.recordLatency(micros: UInt64(elapsed.seconds) * 1_000_000 + UInt64(elapsed.attoseconds / 1_000_000_000_000))
         return response
     }
 
