@@ -81,9 +81,7 @@ public final class Ledger: @unchecked Sendable {
     /// Runs `body` on the writer thread inside the next group transaction and returns once that
     /// transaction is durable. A thrown `NanoPayError` rolls back this op alone (nothing it wrote
     /// survives); a storage fault fails the whole batch with `storage_unavailable`.
-    ///
-    /// Generic and non-throwing on purpose: callers unwrap the `Result` (generic async functions
-    /// with typed throws have been miscompiled by Swift 6 toolchains).
+    /// The result carries the op's `NanoPayError`; callers unwrap it with `get()`.
     public func perform<T: Sendable>(_ body: @escaping @Sendable (LedgerTransaction) throws -> T) async -> Result<T, NanoPayError> {
         await withCheckedContinuation { continuation in
             let slot = ResultSlot<T>()

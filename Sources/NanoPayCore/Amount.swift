@@ -4,9 +4,22 @@
 /// leading zeros, not empty, at most 2^128-1. `"010"`, `"+1"`, `"1.0"`, `"-1"`, `" 1"` and
 /// overflowing values are refused, so two spellings can never denote one amount.
 public struct Amount: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public var value: UInt128
+    // Stored as two 64-bit halves rather than a UInt128: UInt128 is 16-byte aligned, and with
+    // Swift 6.3 on Linux an async function returning a struct of them (AccountBalance) crashed
+    // the process (a null job in swift_job_run; see CrashReproTests). 8-byte alignment avoids it.
+    private var high: UInt64
+    private var low: UInt64
 
-    public init(_ value: UInt128) { self.value = value }
+    /// The amount as a 128-bit integer.
+    public var value: UInt128 {
+        get { UInt128(high) << 64 | UInt128(low) }
+        set { high = UInt64(truncatingIfNeeded: newValue >> 64); low = UInt64(truncatingIfNeeded: newValue) }
+    }
+
+    public init(_ value: UInt128) {
+        high = UInt64(truncatingIfNeeded: value >> 64)
+        low = UInt64(truncatingIfNeeded: value)
+    }
 
     public static let zero = Amount(0)
     public static let max = Amount(UInt128.max)
@@ -50,7 +63,7 @@ public struct Amount: Hashable, Comparable, Sendable, CustomStringConvertible {
         }
         if first == 0x30 && utf8.count > 1 { throw .leadingZero }
         if result == 0 && !allowZero { throw .zeroNotAllowed }
-        self.value = result
+        self.init(result)
     }
 
     public var description: String { String(value) }
@@ -85,7 +98,7 @@ public struct Amount: Hashable, Comparable, Sendable, CustomStringConvertible {
         guard bytes.count == 16 else { return nil }
         var v: UInt128 = 0
         for b in bytes { v = v << 8 | UInt128(b) }
-        self.value = v
+        self.init(v)
     }
 }
 

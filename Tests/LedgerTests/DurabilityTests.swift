@@ -9,7 +9,7 @@ import Testing
     @Test func everythingSurvivesReopen() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 20)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 5_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 5_000)
         _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(Amount(1_000)), rateLimit: .set(100)), authority: .operator("t"))
         let paid = f.authorization(buyer, amount: 100)
         let (receipt, _) = try #require(settledReceipt(try await f.service.verify(paid)))
@@ -34,7 +34,7 @@ import Testing
     @Test func sixtyFourConcurrentSubmissionsDebitOnce() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 21)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 1_000)
         let auth = f.authorization(buyer, amount: 10)
         let service = f.service
         let results = await withTaskGroup(of: Bool?.self) { group in
@@ -51,7 +51,7 @@ import Testing
     @Test func concurrentDifferentPaymentsNeverOverdraw() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 22)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 1_000)
         let auths = (0..<100).map { _ in f.authorization(buyer, amount: 37) }
         let service = f.service
         let ok = await withTaskGroup(of: Bool.self) { group in

@@ -20,7 +20,7 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
     @Test func paymentDebitsCreditsAndReceiptsOnce() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 1)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 10_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 10_000)
         let auth = f.authorization(buyer, amount: 1_000)
         let (receipt, replayed) = try #require(settledReceipt(try await f.service.verify(auth)))
         #expect(!replayed)
@@ -42,10 +42,10 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 2)
         await expectError(.unknownPayer) { _ = try await f.service.verify(f.authorization(buyer, amount: 5)) }
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 100)
         let big = f.authorization(buyer, amount: 150)
         await expectError(.insufficientBalance) { _ = try await f.service.verify(big) }
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 100)
         // The same authorization succeeds once the balance is there.
         #expect(settledReceipt(try await f.service.verify(big)) != nil)
         var forged = f.authorization(buyer, amount: 1); forged.amount = "2"
@@ -63,7 +63,7 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
     @Test func v2IsAcceptedAndV1CanBeRefused() async throws {
         let f = try Fixture(configuration: ServiceConfiguration(refuseV1: true)); defer { f.close() }
         let buyer = Buyer(index: 3)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 100)
         await expectError(.unsupportedVersion) { _ = try await f.service.verify(f.authorization(buyer, amount: 1)) }
         #expect(settledReceipt(try await f.service.verify(f.authorization(buyer, amount: 1, version: .v2))) != nil)
     }
@@ -71,10 +71,10 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
     @Test func depositsAreIdempotentByReferenceAndKeysAreGuarded() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 4)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "tx-a")
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "tx-a")
+        try await f.fund(buyer, 100, reference: "tx-a")
+        try await f.fund(buyer, 100, reference: "tx-a")
         #expect(try f.ledger.balance(buyer.address).available == Amount(100))
-        await expectError(.referenceConflict) { _ = try await f.ledger.deposit(address: buyer.address, amount: 101, publicKey: buyer.keys.publicKey, reference: "tx-a") }
+        await expectError(.referenceConflict) { try await f.fund(buyer, 101, reference: "tx-a") }
         await expectError(.referenceConflict) { _ = try await f.ledger.deposit(address: sellerAddress(), amount: Amount(100), publicKey: nil, reference: "tx-a") }
         await expectError(.publicKeyConflict) {
             _ = try await f.ledger.deposit(address: buyer.address, amount: Amount(1), publicKey: Buyer(index: 5).keys.publicKey, reference: "tx-b")
@@ -86,8 +86,8 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
     @Test func edgeAmountsAndOverflow() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 6)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: .max, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
-        await expectError(.amountOverflow) { _ = try await f.ledger.deposit(address: buyer.address, amount: 1, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))") }
+        try await f.fund(buyer, .max)
+        await expectError(.amountOverflow) { try await f.fund(buyer, 1) }
         _ = try await f.service.verify(f.authorization(buyer, amount: UInt128(1) << 64))
         _ = try await f.service.verify(f.authorization(buyer, amount: 1))
         #expect(try f.ledger.balance(buyer.address).available == Amount(UInt128.max - (UInt128(1) << 64) - 1))
@@ -101,7 +101,7 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
     @Test func withdrawalsNeverTakeHeldFunds() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 7)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 100)
         _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(Amount(10))), authority: .operator("t"))
         guard case .held = try await f.service.verify(f.authorization(buyer, amount: 60)) else { Issue.record("not held"); return }
         await expectError(.insufficientBalance) { _ = try await f.ledger.withdraw(address: buyer.address, amount: Amount(41), reference: "w1") }

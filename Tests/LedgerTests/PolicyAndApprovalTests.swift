@@ -14,7 +14,7 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
     @Test func rateLimitIsGCRAWithExactRetryAndConsumesNothing() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 10)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 1_000)
         _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(rateLimit: .set(2)), authority: .operator("t"))
         _ = try await f.service.verify(f.authorization(buyer, amount: 1))
         _ = try await f.service.verify(f.authorization(buyer, amount: 1))
@@ -36,7 +36,7 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
     @Test func maxAmountHoldsAndApprovalPostsExactlyOnce() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 11)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 1_000)
         _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(Amount(100))), authority: .operator("t"))
         let auth = f.authorization(buyer, amount: 500)
         let id = try #require(heldId(try await f.service.verify(auth)))
@@ -61,7 +61,7 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
     @Test func rejectionVoidsAndExpiryVoidsByClock() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 12)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 1_000)
         _ = try await f.ledger.setPolicy(address: sellerAddress(), update: PolicyUpdate(maxAmount: .set(Amount(10))), authority: .operator("t"))
         let rejected = f.authorization(buyer, amount: 100, validFor: 3_600)
         let id1 = try #require(heldId(try await f.service.verify(rejected)))
@@ -87,7 +87,7 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
     @Test func holdNeverOutlivesTheAuthorization() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 13)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 1_000)
         _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(Amount(1))), authority: .operator("t"))
         guard case .held(_, let expiresAt) = try await f.service.verify(f.authorization(buyer, amount: 5, validFor: 60)) else {
             Issue.record("not held"); return
@@ -98,7 +98,7 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
     @Test func dailyCapIsARolling24HourSum() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 14)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 10_000, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 10_000)
         _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(dailyCap: .set(Amount(1_000))), authority: .operator("t"))
         _ = try await f.service.verify(f.authorization(buyer, amount: 600))
         f.clock.advance(seconds: 12 * 3600)
@@ -111,7 +111,7 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
     @Test func payersCanOnlyTightenWithASignedRequest() async throws {
         let f = try Fixture(); defer { f.close() }
         let buyer = Buyer(index: 15)
-        _ = try await f.ledger.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+        try await f.fund(buyer, 100)
         let vb = f.nowSeconds + 60
         let sig = PolicyTightening.sign(keyPair: buyer.keys, address: buyer.address, maxAmount: Amount(50), rateLimit: 10, dailyCap: nil, validBefore: vb)
         let p = try await f.service.tightenPolicy(address: buyer.address, maxAmount: Amount(50), rateLimit: 10, dailyCap: nil, validBefore: vb, signature: sig)

@@ -40,7 +40,7 @@ struct SeededRandom: RandomNumberGenerator {
                 switch op {
                 case 0..<15:
                     let a = Self.amount(&rng, max: 100_000)
-                    _ = try await f.ledger.deposit(address: buyer.address, amount: Amount(a), publicKey: buyer.keys.publicKey, reference: "dep-\(seed)-\(step)")
+                    try await f.fund(buyer, Amount(a), reference: "dep-\(seed)-\(step)")
                     deposited += a
                 case 15..<50:
                     let a = f.authorization(buyer, to: sellerAddress(Int.random(in: 0..<3, using: &rng)), amount: Self.amount(&rng, max: 3_000))

@@ -71,6 +71,13 @@ public final class Fixture: @unchecked Sendable {
 
     public var nowSeconds: UInt64 { clock.nowSeconds() }
 
+    /// Deposits for a buyer, registering its key.
+    @discardableResult
+    public func fund(_ buyer: Buyer, _ amount: Amount, reference: String? = nil) async throws -> AccountBalance {
+        try await ledger.deposit(address: buyer.address, amount: amount, publicKey: buyer.keys.publicKey,
+                                 reference: reference ?? "dep-\(Hex.encode(Sodium.randomBytes(8)))")
+    }
+
     public func authorization(_ buyer: Buyer, to: TONAddress = sellerAddress(), amount: UInt128, validFor: UInt64 = 300,
                               nonce: [UInt8] = Sodium.randomBytes(32), version: PaymentAuthorization.Version = .v1) -> AuthorizationFields {
         let domain: PaymentAuthorization.Domain? = version == .v2 ? service.domain : nil
