@@ -60,5 +60,9 @@ let package = Package(
         .testTarget(name: "NanoPayCoreTests", dependencies: ["NanoPayCore"]),
         .testTarget(name: "EnclaveTests", dependencies: ["Enclave", "NanoPayCore", "NanoPayTestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "NanoPayCore", "Enclave", "NanoPayTestSupport"]),
+        .testTarget(name: "NanoPayHTTPTests", dependencies: [
+            "NanoPayHTTP", "NanoPayClient", "NanoPayTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ]
 )

@@ -11,3 +11,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
+# The independent attestation verifier (attestation/verify.py) needs Python's `cryptography`.
+if ! python3 -c "import cryptography" 2>/dev/null; then
+  python3 -m pip install --quiet cryptography 2>/dev/null || { SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"; $SUDO apt-get install -y -qq python3-cryptography; }
+fi

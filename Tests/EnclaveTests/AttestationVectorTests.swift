@@ -1,0 +1,162 @@
+import Enclave
+import Foundation
+import NanoPayCore
+import NanoPayTestSupport
+import Testing
+
+/// The golden vectors in `attestation/vectors/`, checked by three verifiers that must agree:
+/// the library's `QuoteVerifier`, the `nanopay attest verify --file` CLI, and the independent
+/// Python verifier `attestation/verify.py`.
+@Suite struct AttestationVectorTests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let vectors = repo.appendingPathComponent("attestation/vectors")
+
+    struct Meta: Decodable { var nonce: String; var verifyAt: UInt64; var platformRoot: String; var enclavePublicKey: String }
+
+    let meta: Meta
+    let quoteJSON: [String: Any]
+
+    init() throws {
+        meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: Self.vectors.appendingPathComponent("vectors.json")))
+        quoteJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.vectors.appendingPathComponent("quote.json"))) as! [String: Any]
+    }
+
+    // MARK: helpers
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [executable] + arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The `nanopay` binary built next to the test bundle.
+    static var nanopay: String {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nanopay").path
+        return FileManager.default.isExecutableFile(atPath: besideTests) ? besideTests : repo.appendingPathComponent(".build/debug/nanopay").path
+    }
+
+    static let python = repo.appendingPathComponent("attestation/verify.py").path
+
+    func write(_ object: Any, in dir: TempDirectory, name: String) throws -> String {
+        let path = dir.path + "/" + name
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func cli(_ file: String, nonce: String?, root: String? = nil, allowSoftware: Bool = true, now: UInt64? = nil, measurement: String? = nil) throws -> Int32 {
+        var args = ["attest", "verify", "--file", file, "--root", root ?? meta.platformRoot, "--now", String(now ?? meta.verifyAt)]
+        if let nonce { args += ["--nonce", nonce] }
+        if allowSoftware { args.append("--allow-software") }
+        if let measurement { args += ["--expect-measurement", measurement] }
+        return try Self.run(Self.nanopay, args).status
+    }
+
+    func python(_ file: String, nonce: String, root: String? = nil, allowSoftware: Bool = true, now: UInt64? = nil, measurement: String? = nil) throws -> Int32 {
+        var args = [Self.python, "quote", file, "--root", root ?? meta.platformRoot, "--nonce", nonce, "--now", String(now ?? meta.verifyAt)]
+        if allowSoftware { args.append("--allow-software") }
+        if let measurement { args += ["--expect-measurement", measurement] }
+        return try Self.run("python3", args).status
+    }
+
+    func library(_ object: Any, nonce: String?, allowSoftware: Bool = true) -> Bool {
+        guard let data = try? JSONSerialization.data(withJSONObject: object),
+              let quote = try? JSONDecoder().decode(AttestationQuote.self, from: data) else { return false }
+        let policy = QuoteVerifier.Policy(pinnedRoot: meta.platformRoot, expectedNonce: nonce, allowSoftware: allowSoftware, now: meta.verifyAt)
+        return (try? QuoteVerifier(policy: policy).verify(quote)) != nil
+    }
+
+    // MARK: tests
+
+    @Test func goldenQuoteAndReceiptVerifyEverywhere() throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let file = Self.vectors.appendingPathComponent("quote.json").path
+        #expect(library(quoteJSON, nonce: meta.nonce))
+        #expect(try cli(file, nonce: meta.nonce) == 0)
+        #expect(try python(file, nonce: meta.nonce) == 0)
+        let receiptFile = Self.vectors.appendingPathComponent("receipt.json").path
+        let receipt = try JSONDecoder().decode(Receipt.self, from: Data(contentsOf: URL(fileURLWithPath: receiptFile)))
+        #expect(receipt.verify(pinnedEnclaveKey: Hex.decode(meta.enclavePublicKey)!))
+        #expect(try Self.run("python3", [Self.python, "receipt", receiptFile, "--enclave-key", meta.enclavePublicKey]).status == 0)
+        var forged = receipt; forged.amount = Amount(forged.amount.value + 1)
+        #expect(!forged.verify(pinnedEnclaveKey: Hex.decode(meta.enclavePublicKey)!))
+        let forgedFile = dir.path + "/forged-receipt.json"
+        try JSONEncoder().encode(forged).write(to: URL(fileURLWithPath: forgedFile))
+        #expect(try Self.run("python3", [Self.python, "receipt", forgedFile, "--enclave-key", meta.enclavePublicKey]).status == 2)
+    }
+
+    /// Every tampered copy (one changed byte or value anywhere in claims or evidence) is refused by all three.
+    @Test func everyTamperedVectorIsRefused() throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        func flipHex(_ s: String) -> String { var c = Array(s); c[c.count / 2] = c[c.count / 2] == "0" ? "1" : "0"; return String(c) }
+        func flipBase64(_ s: String) -> String { var b = Base64.decode(s)!; b[b.count / 3] ^= 0x01; return Base64.encode(b) }
+        var variants: [(String, [String: Any])] = []
+        let claims = quoteJSON["claims"] as! [String: Any], evidence = quoteJSON["evidence"] as! [String: Any]
+        for key in ["enclavePublicKey", "measurement", "configHash", "nonce"] {
+            var c = claims; c[key] = flipHex(c[key] as! String)
+            var q = quoteJSON; q["claims"] = c; variants.append(("claims." + key, q))
+        }
+        for key in ["issuedAt", "expiresAt"] {
+            var c = claims; c[key] = (c[key] as! Int) + 1
+            var q = quoteJSON; q["claims"] = c; variants.append(("claims." + key, q))
+        }
+        for (key, value) in [("network", "tvm:-3"), ("asset", "USDC"), ("platform", "aws-nitro-enclave")] {
+            var c = claims; c[key] = value
+            var q = quoteJSON; q["claims"] = c; variants.append(("claims." + key, q))
+        }
+        for key in ["signature", "certificateSignature"] {
+            var e = evidence; e[key] = flipHex(e[key] as! String)
+            var q = quoteJSON; q["evidence"] = e; variants.append(("evidence." + key, q))
+        }
+        for key in ["document", "certificate"] {
+            var e = evidence; e[key] = flipBase64(e[key] as! String)
+            var q = quoteJSON; q["evidence"] = e; variants.append(("evidence." + key, q))
+        }
+        var q = quoteJSON; q["reportData"] = flipHex(q["reportData"] as! String); variants.append(("reportData", q))
+        q = quoteJSON; q["type"] = "something-else"; variants.append(("type", q))
+        for (name, variant) in variants {
+            let file = try write(variant, in: dir, name: name + ".json")
+            #expect(!library(variant, nonce: meta.nonce), "library accepted tampered \(name)")
+            #expect(try cli(file, nonce: meta.nonce) == 2, "CLI accepted tampered \(name)")
+            #expect(try python(file, nonce: meta.nonce) == 2, "verify.py accepted tampered \(name)")
+        }
+    }
+
+    @Test func wrongRootNonceTimeMeasurementOrPlatformAreRefused() throws {
+        let file = Self.vectors.appendingPathComponent("quote.json").path
+        let otherRoot = Hex.encode(try SoftwareAttestationProvider(secret: PlatformSecret(bytes: [UInt8](repeating: 3, count: 32))).rootPublicKey)
+        let otherNonce = String(repeating: "00", count: 32)
+        let badMeasurement = String(repeating: "ab", count: 48)
+        #expect(try cli(file, nonce: meta.nonce, root: otherRoot) == 2)
+        #expect(try python(file, nonce: meta.nonce, root: otherRoot) == 2)
+        #expect(try cli(file, nonce: otherNonce) == 2)
+        #expect(try python(file, nonce: otherNonce) == 2)
+        #expect(try cli(file, nonce: nil) == 64) // a saved quote without --nonce is a usage error
+        #expect(try cli(file, nonce: meta.nonce, now: meta.verifyAt + 400) == 2)
+        #expect(try python(file, nonce: meta.nonce, now: meta.verifyAt + 400) == 2)
+        #expect(try cli(file, nonce: meta.nonce, measurement: badMeasurement) == 2)
+        #expect(try python(file, nonce: meta.nonce, measurement: badMeasurement) == 2)
+        #expect(try cli(file, nonce: meta.nonce, allowSoftware: false) == 2)
+        #expect(try python(file, nonce: meta.nonce, allowSoftware: false) == 2)
+        #expect(!library(quoteJSON, nonce: meta.nonce, allowSoftware: false))
+    }
+
+    @Test func pythonVerifiesALiveQuote() throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let enclave = try Enclave(.init(directory: dir.path + "/enclave", secret: PlatformSecret(bytes: [UInt8](repeating: 9, count: 32)), clock: SystemClock()))
+        let nonce = Sodium.randomBytes(32)
+        let quote = try enclave.quote(nonce: nonce, configHash: Sodium.sha256([1]), network: "tvm:-239", asset: "USDT")
+        let file = dir.path + "/live.json"
+        try JSONEncoder().encode(quote).write(to: URL(fileURLWithPath: file))
+        let root = Hex.encode(enclave.attestation.rootPublicKey)
+        let result = try Self.run("python3", [Self.python, "quote", file, "--root", root, "--nonce", Hex.encode(nonce), "--allow-software",
+                                              "--expect-measurement", Hex.encode(enclave.measurement)])
+        #expect(result.status == 0, "\(result.output)")
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Hummingbird
+import NanoPayCore
+import NanoPayTestSupport
+import Testing
+
+@Suite struct RoutesContractTests {
+    @Test func depositsWithdrawalsBalancesAndKeys() async throws {
+        try await withLiveServer { s in
+            let buyer = Buyer(index: 10)
+            let zero = try await s.send(.get, "/balance/\(buyer.address.friendly(bounceable: false)!)")
+            #expect(zero.status == 200 && zero["address"] as? String == buyer.address.raw && zero["available"] as? String == "0")
+            expectError(try await s.send(.get, "/balance/not-an-address"), 400, "invalid_request")
+            // Deposits need the operator; same reference twice is 200 unchanged; reuse otherwise 409.
+            expectError(try await s.send(.post, "/deposits", body: "{}"), 401, "unauthorized")
+            expectError(try await s.send(.post, "/deposits", body: "{}", token: "nope"), 403, "forbidden")
+            #expect(try await s.deposit(buyer, "500", reference: "chain-tx-1")["available"] as? String == "500")
+            #expect(try await s.deposit(buyer, "500", reference: "chain-tx-1")["available"] as? String == "500")
+            expectError(try await s.deposit(buyer, "501", reference: "chain-tx-1"), 409, "reference_conflict")
+            expectError(try await s.op(.post, "/deposits", #"{"address":"\#(buyer.address.raw)","amount":"1","publicKey":"\#(Hex.encode(Buyer(index: 11).keys.publicKey))","reference":"chain-tx-2"}"#), 409, "public_key_conflict")
+            // Withdrawals: 402 when available is short, idempotent by reference.
+            expectError(try await s.op(.post, "/withdrawals", #"{"address":"\#(buyer.address.raw)","amount":"501","reference":"w-1"}"#), 402, "insufficient_balance")
+            #expect(try await s.op(.post, "/withdrawals", #"{"address":"\#(buyer.address.raw)","amount":"200","reference":"w-1"}"#)["available"] as? String == "300")
+            #expect(try await s.op(.post, "/withdrawals", #"{"address":"\#(buyer.address.raw)","amount":"200","reference":"w-1"}"#)["totalWithdrawn"] as? String == "200")
+            // Key rotation (operator) then the new key pays.
+            let newKey = Buyer(index: 11).keys
+            #expect(try await s.op(.post, "/keys/rotate", #"{"address":"\#(buyer.address.raw)","publicKey":"\#(Hex.encode(newKey.publicKey))"}"#).status == 200)
+            let auth = PaymentAuthorization.sign(keyPair: newKey, from: buyer.address, to: sellerAddress(), amount: 5, validBefore: s.fixture.nowSeconds + 60)
+            #expect(try await s.verify(AuthorizationFields(auth)).status == 200)
+        }
+    }
+
+    @Test func policiesOperatorAndPayerSigned() async throws {
+        try await withLiveServer { s in
+            let buyer = Buyer(index: 12)
+            _ = try await s.deposit(buyer, "100")
+            expectError(try await s.send(.get, "/policy/\(buyer.address.raw)"), 404, "policy_not_found")
+            expectError(try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"5"}"#), 401, "unauthorized")
+            let set = try await s.op(.post, "/policy", #"{"address":"\#(buyer.address.raw)","maxAmount":"1000","rateLimit":60,"dailyCap":"5000"}"#)
+            #expect(set.status == 200 && set["maxAmount"] as? String == "1000" && set["rateLimit"] as? Int == 60 && set["dailyCap"] as? String == "5000")
+            let read = try await s.send(.get, "/policy/\(buyer.address.raw)")
+            #expect(read.status == 200 && read["maxAmount"] as? String == "1000")
+            // null clears, absent keeps.
+            let cleared = try await s.op(.post, "/policy", #"{"address":"\#(buyer.address.raw)","dailyCap":null}"#)
+            #expect(cleared["dailyCap"] == nil && cleared["maxAmount"] as? String == "1000")
+            expectError(try await s.op(.post, "/policy", #"{"address":"\#(buyer.address.raw)","rateLimit":0}"#), 400, "invalid_request")
+            expectError(try await s.op(.post, "/policy", #"{"address":"\#(buyer.address.raw)","maxAmount":"-1"}"#), 400, "invalid_request")
+            // Payer-signed tightening: 200; a loosening 403; a bad signature 401.
+            let vb = s.fixture.nowSeconds + 60
+            let sig = PolicyTightening.sign(keyPair: buyer.keys, address: buyer.address, maxAmount: 500, rateLimit: nil, dailyCap: nil, validBefore: vb)
+            let tightened = try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"500","validBefore":\#(vb),"signature":"\#(Hex.encode(sig))"}"#)
+            #expect(tightened.status == 200 && tightened["maxAmount"] as? String == "500" && tightened["updatedBy"] as? String == "payer")
+            let looser = PolicyTightening.sign(keyPair: buyer.keys, address: buyer.address, maxAmount: 900, rateLimit: nil, dailyCap: nil, validBefore: vb)
+            expectError(try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"900","validBefore":\#(vb),"signature":"\#(Hex.encode(looser))"}"#), 403, "policy_not_tighter")
+            expectError(try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"400","validBefore":\#(vb),"signature":"\#(Hex.encode(sig))"}"#), 401, "invalid_signature")
+        }
+    }
+
+    @Test func attestationHealthStatsAndMetrics() async throws {
+        try await withLiveServer { s in
+            let nonce = Sodium.randomBytes(32)
+            let answer = try await s.send(.get, "/attestation?nonce=\(Hex.encode(nonce))")
+            #expect(answer.status == 200)
+            let quote = try JSONDecoder().decode(AttestationQuote.self, from: Data(answer.text.utf8))
+            let verified = try QuoteVerifier(policy: .init(pinnedRoot: Hex.encode(s.fixture.enclave.attestation.rootPublicKey),
+                                                           expectedNonce: Hex.encode(nonce), allowSoftware: true,
+                                                           now: s.fixture.nowSeconds)).verify(quote)
+            #expect(verified.enclavePublicKey == s.fixture.enclave.publicKey)
+            expectError(try await s.send(.get, "/attestation?nonce=zz"), 400, "invalid_request")
+            expectError(try await s.send(.get, "/attestation?nonce=" + String(repeating: "00", count: 65)), 400, "invalid_request")
+            #expect(try await s.send(.get, "/health")["status"] as? String == "ok")
+            let stats = try await s.send(.get, "/stats")
+            #expect(stats.status == 200 && stats["accounts"] as? Int == 0 && stats["pendingApprovals"] as? Int == 0)
+            let metrics = try await s.send(.get, "/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.text.contains("nanopay_http_requests_total{route=\"/stats\",method=\"GET\",status=\"200\"} 1"))
+            #expect(metrics.text.contains("nanopay_verify_duration_seconds_bucket"))
+        }
+    }
+
+    /// Hostile and malformed input: always the JSON error body with the right status, never a 500.
+    @Test func malformedInputTable() async throws {
+        try await withLiveServer { s in
+            let buyer = Buyer(index: 13)
+            _ = try await s.deposit(buyer, "100")
+            let good = s.fixture.authorization(buyer, amount: 1)
+            func with(_ key: String, _ value: String) -> String {
+                var obj = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(good)) as! [String: Any]
+                obj[key] = try! JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+                return String(decoding: try! JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
+            }
+            func without(_ key: String) -> String {
+                var obj = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(good)) as! [String: Any]
+                obj[key] = nil
+                return String(decoding: try! JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
+            }
+            let table: [String] = [
+                "", "{", "[]", "null", "\"text\"", "{\"from\": 1}", without("from"), without("signature"), without("validBefore"),
+                with("amount", "\"010\""), with("amount", "\"0\""), with("amount", "\"1.0\""), with("amount", "\"-1\""), with("amount", "\"+1\""),
+                with("amount", "\"340282366920938463463374607431768211456\""), with("amount", "1"), with("validBefore", "\"soon\""),
+                with("validBefore", "-5"), with("nonce", "\"abcd\""), with("nonce", "\"" + String(repeating: "zz", count: 32) + "\""),
+                with("signature", "\"00\""), with("from", "\"EQ-not-an-address\""), with("to", "\"0:1234\""), with("publicKey", "\"xx\""),
+                with("version", "7"), with("to", "\"\(buyer.address.raw)\""),
+            ]
+            for body in table {
+                let answer = try await s.send(.post, "/verify", body: body)
+                #expect(answer.status == 400, "\(body.prefix(80)) -> \(answer.status) \(answer.text)")
+                #expect(answer["success"] as? Bool == false && answer.errorCode != nil)
+            }
+            // Body limit, unknown routes, wrong methods.
+            expectError(try await s.send(.post, "/verify", body: String(repeating: " ", count: 64 * 1024 + 1)), 413, "payload_too_large")
+            expectError(try await s.send(.get, "/nowhere"), 404, "not_found")
+            expectError(try await s.send(.get, "/balance"), 404, "not_found")
+            let wrongMethod = try await s.send(.delete, "/verify")
+            expectError(wrongMethod, 405, "method_not_allowed")
+            #expect(wrongMethod.headers[.allow] == "POST")
+            expectError(try await s.send(.put, "/approvals/x/approve", token: operatorTokenForTests), 405, "method_not_allowed")
+            // Nothing was half-written by any of it.
+            #expect(try s.fixture.ledger.checkInvariants().isConsistent)
+            #expect(try s.fixture.ledger.balance(buyer.address).available == 100)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Independent verifier for CyberNanoPay attestation quotes and receipts (see FORMAT.md).
+
+Written from the format document, not from the Swift code, with only the `cryptography`
+package. Exit 0 and print the verified facts when valid; exit 2 and print the failing check
+otherwise; exit 64 on bad usage.
+
+  verify.py quote QUOTE.json --root HEX --nonce HEX [--allow-software] [--now UNIX] [--expect-measurement HEX]
+  verify.py receipt RECEIPT.json --enclave-key HEX
+"""
+import argparse
+import base64
+import hashlib
+import json
+import struct
+import sys
+import time
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+
+class Invalid(Exception):
+    def __init__(self, check, detail):
+        super().__init__(f"attestation check '{check}' failed: {detail}")
+        self.check = check
+
+
+def unhex(value, length=None, what="value"):
+    try:
+        raw = bytes.fromhex(value)
+    except (ValueError, TypeError):
+        raise Invalid("format", f"{what} is not hex")
+    if length is not None and len(raw) != length:
+        raise Invalid("format", f"{what} must be {length} bytes")
+    return raw
+
+
+def field(data):
+    return struct.pack(">H", len(data)) + data
+
+
+def es384_ok(public_key, message, signature):
+    if len(signature) != 96:
+        return False
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), public_key)
+        der = encode_dss_signature(int.from_bytes(signature[:48], "big"), int.from_bytes(signature[48:], "big"))
+        key.verify(der, message, ec.ECDSA(hashes.SHA384()))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def report_data(claims):
+    c = claims
+    canonical = (field(c["platform"].encode()) + field(unhex(c["enclavePublicKey"], 32, "enclavePublicKey"))
+                 + field(unhex(c["measurement"], 48, "measurement")) + field(unhex(c["configHash"], 32, "configHash"))
+                 + field(unhex(c["nonce"], None, "nonce")) + struct.pack(">QQ", c["issuedAt"], c["expiresAt"])
+                 + field(c["network"].encode()) + field(c["asset"].encode()))
+    return hashlib.sha512(b"CyberNanoPay:attest:v1:" + canonical).digest()
+
+
+def verify_quote(quote, root_hex, nonce_hex, allow_software, now, expect_measurement=None):
+    try:
+        claims, evidence = quote["claims"], quote["evidence"]
+        if quote["type"] != "cybernanopay-attestation" or quote["version"] != 1:
+            raise Invalid("format", "unknown quote type or version")
+        if quote["platform"] != claims["platform"]:
+            raise Invalid("platform", "envelope and claims disagree")
+        if quote["platform"] != "software":
+            raise Invalid("platform", f"platform {quote['platform']!r} is not supported here")
+        if not allow_software:
+            raise Invalid("platform", "software evidence has no hardware isolation; pass --allow-software")
+        if evidence["format"] != "software-es384/v1":
+            raise Invalid("format", "unknown evidence format")
+        root = unhex(root_hex, 97, "root")
+        cert_bytes = base64.b64decode(evidence["certificate"], validate=True)
+        if not es384_ok(root, b"CyberNanoPay:platform-cert:v1\0" + cert_bytes,
+                        unhex(evidence["certificateSignature"], 96, "certificateSignature")):
+            raise Invalid("root", "certificate is not signed by the pinned platform root")
+        cert = json.loads(cert_bytes)
+        if cert["platform"] != quote["platform"]:
+            raise Invalid("certificate", "certificate is for another platform")
+        if not (cert["notBefore"] <= now + 60 and now < cert["notAfter"]):
+            raise Invalid("certificate", "certificate is not valid now")
+        doc_bytes = base64.b64decode(evidence["document"], validate=True)
+        if not es384_ok(unhex(cert["publicKey"], 97, "attestation key"), b"CyberNanoPay:evidence:v1\0" + doc_bytes,
+                        unhex(evidence["signature"], 96, "signature")):
+            raise Invalid("evidence", "evidence signature does not verify under the certified key")
+        doc = json.loads(doc_bytes)
+        if doc["digest"] != "SHA384" or not doc["moduleId"].startswith("sw:"):
+            raise Invalid("evidence", "not a software evidence document")
+        rd = report_data(claims)
+        if rd.hex() != quote["reportData"].lower():
+            raise Invalid("report_data", "report data does not match the claims")
+        if doc["userData"].lower() != rd.hex():
+            raise Invalid("report_data", "evidence does not carry this report data")
+        if doc["publicKey"].lower() != claims["enclavePublicKey"].lower():
+            raise Invalid("enclave_key", "evidence names a different enclave key")
+        if doc["pcrs"].get("0", "").lower() != claims["measurement"].lower():
+            raise Invalid("measurement", "PCR0 is not the claimed measurement")
+        if doc["pcrs"].get("1", "").lower() != hashlib.sha384(unhex(claims["configHash"], 32)).hexdigest():
+            raise Invalid("config", "PCR1 does not match the claimed config hash")
+        if not nonce_hex:
+            raise Invalid("nonce", "an empty nonce proves no freshness")
+        if claims["nonce"].lower() != nonce_hex.lower() or doc["nonce"].lower() != nonce_hex.lower():
+            raise Invalid("nonce", "quote was not made for this nonce")
+        if claims["issuedAt"] > now + 60:
+            raise Invalid("freshness", "quote is issued in the future")
+        if now >= claims["expiresAt"]:
+            raise Invalid("freshness", "quote has expired")
+        if expect_measurement and expect_measurement.lower() != claims["measurement"].lower():
+            raise Invalid("measurement", "measurement is not the expected one")
+        return claims
+    except Invalid:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise Invalid("format", f"malformed quote ({type(exc).__name__})")
+
+
+def receipt_bytes(r):
+    def address(text):
+        workchain, _, account = text.partition(":")
+        return struct.pack(">i", int(workchain)) + unhex(account, 32, "address")
+    network, asset = r["network"].encode(), r["asset"].encode()
+    return (b"CyberNanoPay:receipt:v1" + unhex(r["confirmationId"], 16, "confirmationId") + address(r["from"])
+            + address(r["to"]) + int(r["amount"]).to_bytes(16, "big") + unhex(r["nonce"], 32, "nonce")
+            + struct.pack(">Q", r["validBefore"]) + int(r["remainingBalance"]).to_bytes(16, "big")
+            + struct.pack(">Q", r["confirmedAt"]) + unhex(r["authorizationDigest"], 32, "authorizationDigest")
+            + field(network) + field(asset))
+
+
+def verify_receipt(receipt, enclave_key_hex):
+    try:
+        if receipt["version"] != 1:
+            raise Invalid("format", "unknown receipt version")
+        Ed25519PublicKey.from_public_bytes(unhex(enclave_key_hex, 32, "enclave key")).verify(
+            unhex(receipt["signature"], 64, "signature"), receipt_bytes(receipt))
+    except InvalidSignature:
+        raise Invalid("receipt_signature", "receipt signature does not verify under the pinned enclave key")
+    except Invalid:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Invalid("format", f"malformed receipt ({type(exc).__name__})")
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="kind", required=True)
+    q = sub.add_parser("quote")
+    q.add_argument("file")
+    q.add_argument("--root", required=True)
+    q.add_argument("--nonce", required=True)
+    q.add_argument("--allow-software", action="store_true")
+    q.add_argument("--now", type=int)
+    q.add_argument("--expect-measurement")
+    r = sub.add_parser("receipt")
+    r.add_argument("file")
+    r.add_argument("--enclave-key", required=True)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:
+        return 64
+    try:
+        with open(args.file, "rb") as fh:
+            document = json.load(fh)
+        if args.kind == "quote":
+            claims = verify_quote(document, args.root, args.nonce, args.allow_software,
+                                  args.now if args.now is not None else int(time.time()), args.expect_measurement)
+            print("valid quote")
+            print(f"platform: {claims['platform']}  enclave key: {claims['enclavePublicKey']}  measurement: {claims['measurement']}")
+        else:
+            verify_receipt(document, args.enclave_key)
+            print("valid receipt")
+        return 0
+    except Invalid as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"INVALID: attestation check 'format' failed: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
