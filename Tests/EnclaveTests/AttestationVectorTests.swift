@@ -8,7 +8,7 @@ import Testing
 /// the library's `QuoteVerifier`, the `nanopay attest verify --file` CLI, and the independent
 /// Python verifier `attestation/verify.py`.
 @Suite struct AttestationVectorTests {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repo = TestBinaries.repositoryRoot
     static let vectors = repo.appendingPathComponent("attestation/vectors")
 
     struct Meta: Decodable { var nonce: String; var verifyAt: UInt64; var platformRoot: String; var enclavePublicKey: String }
@@ -36,11 +36,7 @@ import Testing
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// The `nanopay` binary built next to the test bundle.
-    static var nanopay: String {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nanopay").path
-        return FileManager.default.isExecutableFile(atPath: besideTests) ? besideTests : repo.appendingPathComponent(".build/debug/nanopay").path
-    }
+    static var nanopay: String { TestBinaries.path("nanopay") }
 
     static let python = repo.appendingPathComponent("attestation/verify.py").path
 

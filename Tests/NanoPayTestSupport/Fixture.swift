@@ -86,3 +86,13 @@ public final class Fixture: @unchecked Sendable {
         return AuthorizationFields(auth)
     }
 }
+
+/// Executables built by this package, found next to the test binary (or in .build/debug).
+public enum TestBinaries {
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    public static func path(_ name: String) -> String {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+        return FileManager.default.isExecutableFile(atPath: besideTests) ? besideTests : repositoryRoot.appendingPathComponent(".build/debug/\(name)").path
+    }
+}
