@@ -106,3 +106,36 @@ import Testing
         #expect(try ledger.checkInvariants().isConsistent)
     }
 }
+
+extension DaemonProcessTests {
+    /// The seller's commands against the real daemon: `attest root` reads the pinned root from the
+    /// data directory, `attest verify --url` checks a fresh quote for a random nonce.
+    @Test func attestCommandsAgainstTheDaemon() async throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let data = dir.path + "/data"
+        let daemon = try await Self.start(dataDir: data, environment: ["NANOPAY_PLATFORM_SECRET": Self.secretHex, "NANOPAY_OPERATOR_TOKEN": "t"])
+        defer { daemon.process.terminate(); daemon.process.waitUntilExit() }
+        func nanopay(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: TestBinaries.path("nanopay"))
+            p.arguments = args
+            let pipe = Pipe()
+            p.standardOutput = pipe; p.standardError = pipe
+            try p.run()
+            let out = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+        }
+        let (rootStatus, rootOut) = try nanopay(["attest", "root", "--data-dir", data])
+        let root = rootOut.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(rootStatus == 0 && root.count == 194)
+        let (ok, out) = try nanopay(["attest", "verify", "--url", daemon.url, "--root", root, "--allow-software"])
+        #expect(ok == 0, "\(out)")
+        #expect(out.contains("enclave key:") && out.contains("measurement:") && out.contains("NO HARDWARE ISOLATION"))
+        let (refused, why) = try nanopay(["attest", "verify", "--url", daemon.url, "--root", root])
+        #expect(refused == 2 && why.contains("'platform'"))
+        let otherRoot = Hex.encode(try SoftwareAttestationProvider(secret: PlatformSecret(bytes: [UInt8](repeating: 3, count: 32))).rootPublicKey)
+        let (wrongRoot, whyRoot) = try nanopay(["attest", "verify", "--url", daemon.url, "--root", otherRoot, "--allow-software"])
+        #expect(wrongRoot == 2 && whyRoot.contains("'root'"))
+    }
+}

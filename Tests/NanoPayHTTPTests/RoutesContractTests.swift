@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NanoPayCore
+import NanoPayService
 import NanoPayTestSupport
 import Testing
 
@@ -119,5 +120,14 @@ import Testing
             #expect(try s.fixture.ledger.checkInvariants().isConsistent)
             #expect(try s.fixture.ledger.balance(buyer.address).available == 100)
         }
+    }
+}
+
+@Suite struct ConfigurationTests {
+    @Test func networkAliasesMapToCAIP2() {
+        #expect(ServiceConfiguration.canonicalNetwork("ton-mainnet") == "tvm:-239")
+        #expect(ServiceConfiguration.canonicalNetwork("ton-testnet") == "tvm:-3")
+        #expect(ServiceConfiguration.canonicalNetwork("tvm:-239") == "tvm:-239")
+        for bad in ["", "tvm", "TVM:-239", "tvm:", "x:y", "tvm:-239:1"] { #expect(ServiceConfiguration.canonicalNetwork(bad) == nil) }
     }
 }
