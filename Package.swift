@@ -11,6 +11,8 @@ let package = Package(
         .executable(name: "nanopay", targets: ["nanopay"]),
         .library(name: "NanoPayCore", targets: ["NanoPayCore"]),
         .library(name: "NanoPayClient", targets: ["NanoPayClient"]),
+        .library(name: "NanoPaySeller", targets: ["NanoPaySeller"]),
+        .executable(name: "nanopay-example-seller", targets: ["nanopay-example-seller"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
@@ -18,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
@@ -50,6 +53,15 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
         ]),
+        .target(name: "NanoPaySeller", dependencies: [
+            "NanoPayClient",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
+        .executableTarget(name: "nanopay-example-seller", dependencies: [
+            "NanoPaySeller",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "nanopay", dependencies: [
             "NanoPayClient",
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -61,8 +73,9 @@ let package = Package(
         .testTarget(name: "EnclaveTests", dependencies: ["Enclave", "NanoPayCore", "NanoPayTestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "NanoPayCore", "Enclave", "NanoPayTestSupport"]),
         .testTarget(name: "NanoPayHTTPTests", dependencies: [
-            "NanoPayHTTP", "NanoPayClient", "NanoPayTestSupport",
+            "NanoPayHTTP", "NanoPayClient", "NanoPaySeller", "NanoPayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
     ]
 )

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh Debian machine: installs what it needs, builds, runs the Swift test
 # suite (unit, ledger, live-HTTP and attestation-vector tests), then checks the live server
-# against openapi.yaml with schemathesis.
+# against openapi.yaml with schemathesis and runs the x402 interop suite (official SDK, conformance).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 swift build --build-tests
 swift test --skip-build
 bash scripts/conformance.sh
+bash scripts/interop.sh

@@ -6,8 +6,10 @@ final class PendingOp: @unchecked Sendable {
     let execute: (LedgerTransaction) throws -> Void
     /// Called once after the batch is durable (nil) or failed (the storage error).
     let finish: (NanoPayErrorBox?) -> Void
-    init(execute: @escaping (LedgerTransaction) throws -> Void, finish: @escaping (NanoPayErrorBox?) -> Void) {
-        self.execute = execute; self.finish = finish
+    /// Run, answer, then roll back: the op sees real state and changes nothing.
+    let dryRun: Bool
+    init(dryRun: Bool = false, execute: @escaping (LedgerTransaction) throws -> Void, finish: @escaping (NanoPayErrorBox?) -> Void) {
+        self.dryRun = dryRun; self.execute = execute; self.finish = finish
     }
 }
 

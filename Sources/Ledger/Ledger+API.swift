@@ -7,6 +7,11 @@ extension Ledger {
         try await perform { tx in try tx.pay(request) }.get()
     }
 
+    /// What `pay` would answer now, without changing anything.
+    public func checkPayment(_ request: PaymentRequest) async throws -> PaymentOutcome {
+        try await perform(dryRun: true) { tx in try tx.pay(request) }.get()
+    }
+
     /// Several payments in one call; each succeeds or fails on its own (one result per item, in order).
     public func pay(batch requests: [PaymentRequest]) async -> [Result<PaymentOutcome, NanoPayError>] {
         await withTaskGroup(of: (Int, Result<PaymentOutcome, NanoPayError>).self) { group in

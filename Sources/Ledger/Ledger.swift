@@ -82,10 +82,13 @@ public final class Ledger: @unchecked Sendable {
     /// transaction is durable. A thrown `NanoPayError` rolls back this op alone (nothing it wrote
     /// survives); a storage fault fails the whole batch with `storage_unavailable`.
     /// The result carries the op's `NanoPayError`; callers unwrap it with `get()`.
-    public func perform<T: Sendable>(_ body: @escaping @Sendable (LedgerTransaction) throws -> T) async -> Result<T, NanoPayError> {
+    /// With `dryRun`, the op runs against the real state and its answer is returned, but every
+    /// write it made is rolled back (used by the x402 facilitator's read-only verify).
+    public func perform<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (LedgerTransaction) throws -> T) async -> Result<T, NanoPayError> {
         await withCheckedContinuation { continuation in
             let slot = ResultSlot<T>()
             let op = PendingOp(
+                dryRun: dryRun,
                 execute: { tx in
                     do {
                         slot.value = .success(try body(tx))
@@ -120,6 +123,7 @@ public final class Ledger: @unchecked Sendable {
                 try writerConnection.statement("SAVEPOINT op").run()
                 do {
                     try op.execute(tx)
+                    if op.dryRun { throw DryRunRollback() }
                     try writerConnection.statement("RELEASE op").run()
                 } catch let error as SQLiteError where error.isStorageFault {
                     throw error
@@ -183,6 +187,9 @@ public final class Ledger: @unchecked Sendable {
         return b == 0 ? 0 : Double(batchedOps.load(ordering: .relaxed)) / Double(b)
     }
 }
+
+/// Thrown after a dry-run op so its savepoint is rolled back like a failed op's.
+struct DryRunRollback: Error {}
 
 /// Carries one op's result from the writer thread to its caller.
 final class ResultSlot<T>: @unchecked Sendable {

@@ -72,3 +72,19 @@ public protocol ReceiptSigner: Sendable {
     var publicKey: [UInt8] { get }
     func sign(receiptBytes: [UInt8]) -> [UInt8]
 }
+
+import Foundation
+
+extension Receipt {
+    /// The receipt as a JSON value (to embed in x402 messages).
+    public var jsonValue: JSONValue {
+        let data = (try? JSONEncoder().encode(self)) ?? Data("{}".utf8)
+        return (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .object([:])
+    }
+
+    /// Reads a receipt back from a JSON value.
+    public init?(jsonValue: JSONValue) {
+        guard let data = try? JSONEncoder().encode(jsonValue), let r = try? JSONDecoder().decode(Receipt.self, from: data) else { return nil }
+        self = r
+    }
+}

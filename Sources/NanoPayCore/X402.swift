@@ -96,6 +96,46 @@ public enum X402 {
         }
     }
 
+    /// Facilitator `POST /verify` and `POST /settle` body.
+    public struct FacilitatorRequest: Codable, Hashable, Sendable {
+        public var x402Version: Int
+        public var paymentPayload: PaymentPayload
+        public var paymentRequirements: PaymentRequirements
+        public init(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements) {
+            self.x402Version = X402.version; self.paymentPayload = paymentPayload; self.paymentRequirements = paymentRequirements
+        }
+    }
+
+    /// Facilitator `POST /verify` answer (always HTTP 200; failures are `isValid: false`).
+    public struct VerifyResponse: Codable, Hashable, Sendable {
+        public var isValid: Bool
+        public var invalidReason: String?
+        public var invalidMessage: String?
+        public var payer: String?
+        public init(isValid: Bool, invalidReason: String? = nil, invalidMessage: String? = nil, payer: String? = nil) {
+            self.isValid = isValid; self.invalidReason = invalidReason; self.invalidMessage = invalidMessage; self.payer = payer
+        }
+    }
+
+    /// Facilitator `GET /supported` answer.
+    public struct SupportedResponse: Codable, Hashable, Sendable {
+        public struct Kind: Codable, Hashable, Sendable {
+            public var x402Version: Int
+            public var scheme: String
+            public var network: String
+            public var extra: [String: JSONValue]?
+            public init(x402Version: Int, scheme: String, network: String, extra: [String: JSONValue]? = nil) {
+                self.x402Version = x402Version; self.scheme = scheme; self.network = network; self.extra = extra
+            }
+        }
+        public var kinds: [Kind]
+        public var extensions: [String]
+        public var signers: [String: [String]]
+        public init(kinds: [Kind], extensions: [String] = [], signers: [String: [String]] = [:]) {
+            self.kinds = kinds; self.extensions = extensions; self.signers = signers
+        }
+    }
+
     /// Encodes a message as a header value (standard base64, padded, of compact JSON).
     public static func encodeHeader<T: Encodable>(_ value: T) -> String {
         let encoder = JSONEncoder()

@@ -10,13 +10,14 @@ public enum NanoPayServer {
         (.get, "/attestation"), (.post, "/policy"), (.get, "/policy/{address}"), (.get, "/approvals"),
         (.get, "/approvals/{id}"), (.post, "/approvals/{id}/approve"), (.post, "/approvals/{id}/reject"),
         (.post, "/deposits"), (.post, "/withdrawals"), (.post, "/keys/rotate"), (.get, "/receipts/{confirmationId}"),
-        (.get, "/health"), (.get, "/metrics"),
+        (.get, "/health"), (.get, "/metrics"), (.post, "/x402/verify"), (.post, "/x402/settle"), (.get, "/x402/supported"),
     ]
 
     public static func makeRouter(service: PaymentService, operatorToken: OperatorToken, metrics: HTTPMetrics = HTTPMetrics()) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ContractMiddleware(routeTable: RouteTable(routeList), metrics: metrics))
         Routes(service: service, operatorToken: operatorToken).register(on: router)
+        X402Routes(facilitator: X402Facilitator(service: service)).register(on: router)
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.render(service: service))))

@@ -40,6 +40,11 @@ public final class PaymentService: Sendable {
         }
     }
 
+    /// What `verify` would answer now, changing nothing (no debit, no nonce consumed).
+    public func check(_ fields: AuthorizationFields) async throws -> PaymentOutcome {
+        try await ledger.checkPayment(try prepare(fields))
+    }
+
     /// Up to `batchItemsMax` authorizations; one result per item, in order, each as `verify`
     /// would have answered it alone. Signature checks run in parallel; the ledger commits them
     /// in as few transactions as the writer finds them in.

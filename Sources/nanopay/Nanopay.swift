@@ -9,7 +9,7 @@ import NIOHTTP1
 struct Nanopay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nanopay", abstract: "CyberNanoPay client: keys, authorizations, attestation, balances, approvals.",
-        subcommands: [Keygen.self, Address.self, Sign.self, Attest.self, Balance.self, Deposit.self, Approvals.self])
+        subcommands: [Keygen.self, Address.self, Sign.self, Pay.self, Attest.self, Balance.self, Deposit.self, Approvals.self])
 }
 
 struct ServiceOptions: ParsableArguments {
@@ -182,5 +182,38 @@ struct Approvals: AsyncParsableCommand {
         func run() async throws {
             try printAnswer(try await service.client.send(.POST, "/approvals/\(id)/reject", json: try JSONEncoder().encode(["reason": reason])))
         }
+    }
+}
+
+struct Pay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "GET a URL, paying it over x402 if asked; prints status, body and the verified receipt.")
+    @Argument var url: String
+    @Option(help: "Seed file from keygen.") var key: String
+    @Option(help: "Your TON address (the payer).") var from: String
+    @Option(help: "Most you will pay for this request (atomic units).") var maxAmount: String
+    @Option(help: "Pinned enclave key (hex) receipts must verify under; default: the key the seller advertises.") var enclaveKey: String?
+
+    func run() async throws {
+        let wallet = BuyerWallet(keys: try loadKey(key), address: try TONAddress(parsing: from))
+        var pinned: [UInt8]? = nil
+        if let enclaveKey {
+            guard let k = Hex.decode(enclaveKey, byteCount: 32) else { throw ValidationError("--enclave-key must be 64 hex characters") }
+            pinned = k
+        }
+        let buyer = X402Buyer(wallet: wallet, maxAmountPerPayment: try Amount(parsing: maxAmount), enclaveKey: pinned)
+        let result: X402Buyer.Result
+        do { result = try await buyer.get(url) } catch let refusal as X402Buyer.Refusal {
+            FileHandle.standardError.write(Data("cannot pay: \(refusal.description)\n".utf8))
+            throw ExitCode(3)
+        }
+        print("status: \(result.status)")
+        print("body: \(String(decoding: result.body, as: UTF8.self))")
+        if let offer = result.paid { print("paid: \(offer.amount) \(offer.asset) to \(offer.payTo) on \(offer.network)") }
+        if let receipt = result.receipt {
+            print("receipt: \(receipt.confirmationId) remaining \(receipt.remainingBalance) — \(result.receiptVerified ? "verified" : "NOT VERIFIED") (\(result.receiptTrust.rawValue) key)")
+        } else if let required = result.paymentRequired {
+            print("refused: \(required.error ?? "unknown")")
+        }
+        if result.status >= 400 || (result.receipt != nil && !result.receiptVerified) { throw ExitCode(1) }
     }
 }

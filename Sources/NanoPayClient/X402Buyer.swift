@@ -1,0 +1,119 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NanoPayCore
+
+/// A buyer's wallet: its Ed25519 key and its TON address.
+public struct BuyerWallet: Sendable {
+    public let keys: Ed25519KeyPair
+    public let address: TONAddress
+    public init(keys: Ed25519KeyPair, address: TONAddress) { self.keys = keys; self.address = address }
+}
+
+/// An x402 buyer: on a 402 it picks the first `ton-nanopay` offer within its per-payment
+/// maximum, signs an authorization, retries once, and verifies the receipt that comes back.
+///
+/// Receipt trust: a receipt is checked against `enclaveKey` when the buyer pinned one (e.g.
+/// through `nanopay attest verify`); otherwise against the key the seller advertised in
+/// `extra.enclavePublicKey`, which only proves the receipt matches the seller's claim
+/// (`receiptTrust` says which).
+public struct X402Buyer: Sendable {
+    public let wallet: BuyerWallet
+    public let maxAmountPerPayment: Amount
+    public let enclaveKey: [UInt8]?
+    public let timeoutSeconds: Int64
+
+    public init(wallet: BuyerWallet, maxAmountPerPayment: Amount, enclaveKey: [UInt8]? = nil, timeoutSeconds: Int64 = 30) {
+        self.wallet = wallet; self.maxAmountPerPayment = maxAmountPerPayment; self.enclaveKey = enclaveKey
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    public enum ReceiptTrust: String, Sendable { case pinned, advertised, none }
+
+    public struct Result: Sendable {
+        public var status: Int
+        public var body: Data
+        public var headers: [(String, String)]
+        /// The offer paid, if a payment was made.
+        public var paid: X402.PaymentRequirements?
+        public var settlement: X402.SettleResponse?
+        public var receipt: Receipt?
+        /// Whether `receipt` verified, and against which key.
+        public var receiptVerified: Bool
+        public var receiptTrust: ReceiptTrust
+        public var paymentRequired: X402.PaymentRequired?
+    }
+
+    public struct Refusal: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Picks the first offer this wallet can pay: our scheme, a parseable payee, within the maximum.
+    public func choose(_ required: X402.PaymentRequired) -> X402.PaymentRequirements? {
+        required.accepts.first { offer in
+            guard offer.scheme == X402.scheme, offer.network.hasPrefix("tvm:"),
+                  let amount = try? Amount(parsing: offer.amount, allowZero: false), amount <= maxAmountPerPayment,
+                  (try? TONAddress(parsing: offer.payTo)) != nil else { return false }
+            return true
+        }
+    }
+
+    /// Signs for `offer`: v2 (bound to network and service) when the offer names the service's
+    /// enclave key, v1 otherwise.
+    public func authorize(_ offer: X402.PaymentRequirements, nowSeconds: UInt64) throws -> AuthorizationFields {
+        let to = try TONAddress(parsing: offer.payTo)
+        let amount = try Amount(parsing: offer.amount, allowZero: false)
+        let validBefore = nowSeconds + UInt64(max(30, min(offer.maxTimeoutSeconds, 300)))
+        if let keyHex = offer.extra?["enclavePublicKey"]?.stringValue, let serviceId = Hex.decode(keyHex, byteCount: 32),
+           offer.network.utf8.count <= 255 {
+            let auth = PaymentAuthorization.sign(keyPair: wallet.keys, from: wallet.address, to: to, amount: amount, validBefore: validBefore,
+                                                 version: .v2, domain: .init(network: offer.network, serviceId: serviceId))
+            return AuthorizationFields(auth)
+        }
+        return AuthorizationFields(PaymentAuthorization.sign(keyPair: wallet.keys, from: wallet.address, to: to, amount: amount, validBefore: validBefore))
+    }
+
+    /// GET `url`, paying once if asked.
+    public func get(_ url: String) async throws -> Result {
+        let first = try await fetch(url, paymentHeader: nil)
+        guard first.status == 402 else { return first }
+        guard let header = first.headers.first(where: { $0.0.lowercased() == "payment-required" })?.1 else {
+            throw Refusal(description: "402 without a PAYMENT-REQUIRED header")
+        }
+        let required = try X402.decodeHeader(X402.PaymentRequired.self, from: header)
+        guard let offer = choose(required) else {
+            throw Refusal(description: "no offer this wallet can pay within \(maxAmountPerPayment): \(required.accepts.map { "\($0.scheme) \($0.amount)" })")
+        }
+        let fields = try authorize(offer, nowSeconds: SystemClock().nowSeconds())
+        let payload = X402.PaymentPayload(accepted: offer, authorization: fields, resource: required.resource)
+        var second = try await fetch(url, paymentHeader: X402.encodeHeader(payload))
+        second.paid = offer
+        if let h = second.headers.first(where: { $0.0.lowercased() == "payment-response" })?.1 {
+            second.settlement = try? X402.decodeHeader(X402.SettleResponse.self, from: h)
+        }
+        if let receiptValue = second.settlement?.extra?["receipt"], let receipt = Receipt(jsonValue: receiptValue) {
+            second.receipt = receipt
+            let advertised = offer.extra?["enclavePublicKey"]?.stringValue.flatMap { Hex.decode($0, byteCount: 32) }
+            let key = enclaveKey ?? advertised
+            second.receiptTrust = enclaveKey != nil ? .pinned : (advertised != nil ? .advertised : .none)
+            second.receiptVerified = key.map { receipt.verify(pinnedEnclaveKey: $0) } ?? false
+                && receipt.from == wallet.address.raw && receipt.amount.description == offer.amount
+        }
+        if second.status == 402, let h = second.headers.first(where: { $0.0.lowercased() == "payment-required" })?.1 {
+            second.paymentRequired = try? X402.decodeHeader(X402.PaymentRequired.self, from: h)
+        }
+        return second
+    }
+
+    func fetch(_ url: String, paymentHeader: String?) async throws -> Result {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        if let paymentHeader { request.headers.add(name: X402.paymentSignatureHeader, value: paymentHeader) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeoutSeconds))
+        let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        return Result(status: Int(response.status.code), body: Data(buffer: body), headers: response.headers.map { ($0.name, $0.value) },
+                      paid: nil, settlement: nil, receipt: nil, receiptVerified: false, receiptTrust: .none, paymentRequired: nil)
+    }
+}
