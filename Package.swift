@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "NanoPayClient", targets: ["NanoPayClient"]),
         .library(name: "NanoPaySeller", targets: ["NanoPaySeller"]),
         .executable(name: "nanopay-example-seller", targets: ["nanopay-example-seller"]),
+        .executable(name: "nanopay-bench", targets: ["nanopay-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
@@ -60,6 +61,10 @@ let package = Package(
         ]),
         .executableTarget(name: "nanopay-example-seller", dependencies: [
             "NanoPaySeller",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "nanopay-bench", dependencies: [
+            "NanoPayCore", "Enclave", "Ledger", "CSQLite", "CSodium",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nanopay", dependencies: [

@@ -9,3 +9,6 @@ swift build --build-tests
 swift test --skip-build
 bash scripts/conformance.sh
 bash scripts/interop.sh
+# A short release-mode benchmark as a smoke test: it fails on any non-200 answer or if the
+# ledger's totals differ from what was paid (this caught a release-only crash in /verify/batch).
+bash scripts/bench.sh --duration 1 --rate 500 --concurrency 16

@@ -1,3 +1,4 @@
+import Foundation
 import NanoPayCore
 
 extension Ledger {
@@ -12,17 +13,30 @@ extension Ledger {
         try await perform(dryRun: true) { tx in try tx.pay(request) }.get()
     }
 
-    /// Several payments in one call; each succeeds or fails on its own (one result per item, in order).
+    /// Several payments in one call; each succeeds or fails on its own (one result per item, in
+    /// order). All items are queued to the writer at once, so they share its next commit.
     public func pay(batch requests: [PaymentRequest]) async -> [Result<PaymentOutcome, NanoPayError>] {
-        await withTaskGroup(of: (Int, Result<PaymentOutcome, NanoPayError>).self) { group in
-            for (i, r) in requests.enumerated() {
-                group.addTask {
-                    do { return (i, .success(try await self.pay(r))) } catch { return (i, .failure(NanoPayError.wrap(error))) }
+        guard !requests.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
+            let results = BatchResults(count: requests.count) { continuation.resume(returning: $0) }
+            for (i, request) in requests.enumerated() {
+                let op = PendingOp(
+                    execute: { tx in
+                        do { results.set(i, .success(try tx.pay(request))) } catch let error as NanoPayError {
+                            results.set(i, .failure(error))
+                            throw error
+                        }
+                    },
+                    finish: { failure in
+                        // A failed commit undoes whatever the op answered.
+                        if let failure { results.set(i, .failure(NanoPayError(.storageUnavailable, failure.message))) }
+                        results.finishOne()
+                    })
+                if !enqueue(op) {
+                    results.set(i, .failure(NanoPayError(.storageUnavailable, "ledger is shutting down")))
+                    results.finishOne()
                 }
             }
-            var results = [Result<PaymentOutcome, NanoPayError>?](repeating: nil, count: requests.count)
-            for await (i, r) in group { results[i] = r }
-            return results.map { $0! }
         }
     }
 
@@ -135,4 +149,32 @@ struct ApprovalWithReceipt: Sendable {
     var approval: Approval
     var receipt: Receipt?
     var pair: (Approval, Receipt?) { (approval, receipt) }
+}
+
+/// Collects one result per batch item from the writer thread; completes once every item finished.
+final class BatchResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<PaymentOutcome, NanoPayError>?]
+    private var remaining: Int
+    private let completion: ([Result<PaymentOutcome, NanoPayError>]) -> Void
+
+    init(count: Int, completion: @escaping ([Result<PaymentOutcome, NanoPayError>]) -> Void) {
+        results = Array(repeating: nil, count: count)
+        remaining = count
+        self.completion = completion
+    }
+
+    func set(_ index: Int, _ result: Result<PaymentOutcome, NanoPayError>) {
+        lock.lock(); results[index] = result; lock.unlock()
+    }
+
+    func finishOne() {
+        lock.lock()
+        remaining -= 1
+        let done = remaining == 0
+        lock.unlock()
+        if done {
+            completion(results.map { $0 ?? .failure(NanoPayError(.internalError, "operation produced no result")) })
+        }
+    }
 }

@@ -104,11 +104,14 @@ public final class Ledger: @unchecked Sendable {
                         continuation.resume(returning: slot.value ?? .failure(NanoPayError(.internalError, "operation produced no result")))
                     }
                 })
-            if !writer.enqueue(op) {
+            if !enqueue(op) {
                 continuation.resume(returning: .failure(NanoPayError(.storageUnavailable, "ledger is shutting down")))
             }
         }
     }
+
+    /// Queues an op for the writer; false when closing (the op is not run).
+    func enqueue(_ op: PendingOp) -> Bool { writer.enqueue(op) }
 
     /// Writer thread: one transaction for the whole batch, a savepoint per op.
     private func commit(_ batch: [PendingOp]) {

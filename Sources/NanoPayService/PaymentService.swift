@@ -1,6 +1,7 @@
 import Enclave
 import Ledger
 import Logging
+import Foundation
 import NanoPayCore
 
 /// The domain service the HTTP layer calls. It runs the stateless checks of a payment
@@ -49,16 +50,19 @@ public final class PaymentService: Sendable {
     /// would have answered it alone. Signature checks run in parallel; the ledger commits them
     /// in as few transactions as the writer finds them in.
     public func verifyBatch(_ items: [AuthorizationFields]) async -> [Result<PaymentOutcome, NanoPayError>] {
-        let prepared: [Result<PaymentRequest, NanoPayError>] = await withTaskGroup(of: (Int, Result<PaymentRequest, NanoPayError>).self) { group in
-            for (i, item) in items.enumerated() {
+        // Signature checks in parallel, one chunk per core; results land in a preallocated buffer.
+        let buffer = PreparedItems(count: items.count)
+        let chunks = max(1, min(items.count, ProcessInfo.processInfo.activeProcessorCount))
+        await withTaskGroup(of: Void.self) { group in
+            for c in 0..<chunks {
                 group.addTask {
-                    do throws(NanoPayError) { return (i, .success(try self.prepare(item))) } catch { return (i, .failure(error)) }
+                    for i in stride(from: c, to: items.count, by: chunks) {
+                        do throws(NanoPayError) { buffer.set(i, .success(try self.prepare(items[i]))) } catch { buffer.set(i, .failure(error)) }
+                    }
                 }
             }
-            var out = [Result<PaymentRequest, NanoPayError>?](repeating: nil, count: items.count)
-            for await (i, r) in group { out[i] = r }
-            return out.map { $0! }
         }
+        let prepared = buffer.all
         let ready = prepared.compactMap { try? $0.get() }
         var settled = await ledger.pay(batch: ready).makeIterator()
         var results: [Result<PaymentOutcome, NanoPayError>] = []
@@ -143,5 +147,17 @@ public final class PaymentService: Sendable {
                 logger.warning("maintenance could not write", metadata: ["error": "\(NanoPayError.wrap(error).code.rawValue)"])
             }
         }
+    }
+}
+
+/// Per-item results of the parallel stateless checks.
+final class PreparedItems: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Result<PaymentRequest, NanoPayError>?]
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<PaymentRequest, NanoPayError>) { lock.lock(); items[i] = r; lock.unlock() }
+    var all: [Result<PaymentRequest, NanoPayError>] {
+        lock.lock(); defer { lock.unlock() }
+        return items.map { $0 ?? .failure(NanoPayError(.internalError, "item was not checked")) }
     }
 }

@@ -140,3 +140,23 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
         f.directory.remove()
     }
 }
+
+@Suite struct BatchTests {
+    /// A full batch of valid, distinct payments: every item settles once, in order. (A task-group
+    /// version of `Ledger.pay(batch:)` crashed on exactly this, which no smaller test reached.)
+    @Test func fullBatchOfValidPaymentsSettlesEveryItem() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyers = (0..<8).map { Buyer(index: 200 + $0) }
+        for b in buyers { try await f.fund(b, 10_000) }
+        let items = (0..<256).map { f.authorization(buyers[$0 % 8], amount: UInt128($0 % 7 + 1)) }
+        let results = await f.service.verifyBatch(items)
+        #expect(results.count == 256)
+        for (item, result) in zip(items, results) {
+            guard case .success(.settled(let receipt, false)) = result else { Issue.record("item not settled: \(result)"); continue }
+            #expect(receipt.nonce == item.nonce && receipt.amount.description == item.amount)
+        }
+        let again = await f.service.verifyBatch(Array(items.prefix(10)))
+        #expect(again.allSatisfy { if case .success(.settled(_, true)) = $0 { return true }; return false })
+        #expect(try f.ledger.checkInvariants().isConsistent)
+    }
+}
