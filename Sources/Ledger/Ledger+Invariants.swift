@@ -54,7 +54,7 @@ extension Ledger {
                 if !ok { report.violations.append("transfer \(id) (\(kind)) drives a balance below zero or past 2^128-1") }
             }
 
-            var sumSpent = Amount.zero, sumReceived = Amount.zero
+            var sumSpent = WideSum(), sumReceived = WideSum()
             let s = try db.statement("SELECT address, available, held, total_deposited, total_spent, total_received, total_withdrawn FROM accounts")
             while try s.step() {
                 report.accounts += 1
@@ -63,17 +63,18 @@ extension Ledger {
                                             totalSpent: amount(s, 4), totalReceived: amount(s, 5), totalWithdrawn: amount(s, 6))
                 let expected = rebuilt.removeValue(forKey: addr) ?? .empty(addr)
                 if stored != expected { report.violations.append("account \(addr): stored \(stored) but transfers give \(expected)") }
-                // available + held = deposited + received - spent - withdrawn
-                let lhs = stored.available.adding(stored.held)
-                let rhs = stored.totalDeposited.adding(stored.totalReceived).flatMap { $0.subtracting(stored.totalSpent) }.flatMap { $0.subtracting(stored.totalWithdrawn) }
-                if lhs == nil || lhs != rhs { report.violations.append("account \(addr): available + held != deposited + received - spent - withdrawn") }
-                sumSpent = sumSpent.adding(stored.totalSpent) ?? .max
-                sumReceived = sumReceived.adding(stored.totalReceived) ?? .max
+                // available + held + spent + withdrawn = deposited + received, in 256-bit arithmetic:
+                // each counter fits in 128 bits but their sums need not.
+                let outSide = WideSum(stored.available, stored.held, stored.totalSpent, stored.totalWithdrawn)
+                let inSide = WideSum(stored.totalDeposited, stored.totalReceived)
+                if outSide != inSide { report.violations.append("account \(addr): available + held != deposited + received - spent - withdrawn") }
+                sumSpent.add(stored.totalSpent)
+                sumReceived.add(stored.totalReceived)
             }
             for (addr, b) in rebuilt where b != .empty(addr) {
                 report.violations.append("transfers move money for \(addr), which has no account row")
             }
-            if sumSpent != sumReceived { report.violations.append("Σ spent \(sumSpent) != Σ received \(sumReceived)") }
+            if sumSpent != sumReceived { report.violations.append("Σ spent != Σ received") }
 
             // Held balances equal the pending holds.
             var pendingByPayer: [String: Amount] = [:]
@@ -91,5 +92,18 @@ extension Ledger {
             if try r.step(), r.int(0) != 0 { report.violations.append("\(r.int(0)) posted payments have no receipt") }
             return report
         }
+    }
+}
+
+/// A sum of 128-bit amounts that cannot overflow (a carry count above the low 128 bits), so the
+/// invariant equations hold exactly even when counters are near 2^128.
+struct WideSum: Equatable {
+    var carries: UInt128 = 0
+    var low: UInt128 = 0
+    init(_ amounts: Amount...) { for a in amounts { add(a) } }
+    mutating func add(_ a: Amount) {
+        let (r, overflow) = low.addingReportingOverflow(a.value)
+        low = r
+        if overflow { carries += 1 }
     }
 }

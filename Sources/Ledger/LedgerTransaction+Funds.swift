@@ -5,6 +5,7 @@ extension LedgerTransaction {
     /// The first deposit registers the payer's key; a different key for a payer that has one is
     /// refused (an operator rotates keys explicitly).
     func deposit(address: TONAddress, amount depositAmount: Amount, publicKey: [UInt8]?, reference: String) throws -> AccountBalance {
+        guard depositAmount != .zero else { throw NanoPayError.invalid("a deposit must be more than zero") }
         let addr = address.raw
         let s = try db.statement("SELECT address, amount FROM deposits WHERE reference = ?")
         s.bind(1, reference)
@@ -40,6 +41,7 @@ extension LedgerTransaction {
     /// Records an operator withdrawal, idempotent by reference. Takes only available funds,
     /// never held ones.
     func withdraw(address: TONAddress, amount withdrawAmount: Amount, reference: String) throws -> AccountBalance {
+        guard withdrawAmount != .zero else { throw NanoPayError.invalid("a withdrawal must be more than zero") }
         let addr = address.raw
         let s = try db.statement("SELECT address, amount FROM withdrawals WHERE reference = ?")
         s.bind(1, reference)
