@@ -31,9 +31,10 @@ let package = Package(
             cSettings: [.define("OPENSSL_SUPPRESS_DEPRECATED")],
             linkerSettings: [.linkedLibrary("crypto")]
         ),
+        .target(name: "CNanoPayStorageVFS", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(name: "NanoPayCore", dependencies: ["CSodium", "CNanoPayOpenSSL"]),
         .target(name: "Enclave", dependencies: ["NanoPayCore", "CSodium", "CNanoPayOpenSSL"]),
-        .target(name: "Ledger", dependencies: ["NanoPayCore", "CSQLite"], resources: []),
+        .target(name: "Ledger", dependencies: ["NanoPayCore", "CSQLite", "CNanoPayStorageVFS"], resources: []),
         .target(name: "NanoPayService", dependencies: [
             "NanoPayCore", "Enclave", "Ledger",
             .product(name: "Logging", package: "swift-log"),

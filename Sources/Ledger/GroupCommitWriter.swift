@@ -8,8 +8,11 @@ final class PendingOp: @unchecked Sendable {
     let finish: (NanoPayErrorBox?) -> Void
     /// Run, answer, then roll back: the op sees real state and changes nothing.
     let dryRun: Bool
-    init(dryRun: Bool = false, execute: @escaping (LedgerTransaction) throws -> Void, finish: @escaping (NanoPayErrorBox?) -> Void) {
-        self.dryRun = dryRun; self.execute = execute; self.finish = finish
+    /// Whether the op is a payment (commit hooks of crash tests fire only for those batches).
+    let isPayment: Bool
+    init(dryRun: Bool = false, isPayment: Bool = false, execute: @escaping (LedgerTransaction) throws -> Void,
+         finish: @escaping (NanoPayErrorBox?) -> Void) {
+        self.dryRun = dryRun; self.isPayment = isPayment; self.execute = execute; self.finish = finish
     }
 }
 

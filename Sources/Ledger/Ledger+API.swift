@@ -5,7 +5,7 @@ extension Ledger {
     // MARK: - Writes (each answered after its transaction is durable)
 
     public func pay(_ request: PaymentRequest) async throws -> PaymentOutcome {
-        try await perform { tx in try tx.pay(request) }.get()
+        try await perform(isPayment: true) { tx in try tx.pay(request) }.get()
     }
 
     /// What `pay` would answer now, without changing anything.
@@ -21,6 +21,7 @@ extension Ledger {
             let results = BatchResults(count: requests.count) { continuation.resume(returning: $0) }
             for (i, request) in requests.enumerated() {
                 let op = PendingOp(
+                    isPayment: true,
                     execute: { tx in
                         do { results.set(i, .success(try tx.pay(request))) } catch let error as NanoPayError {
                             results.set(i, .failure(error))

@@ -24,18 +24,26 @@ public final class Ledger: @unchecked Sendable {
         /// Nonces of authorizations past validBefore plus this grace may be pruned. At least a
         /// day, so rolling daily caps still see every payment of the last 24 hours.
         public var nonceGraceSeconds: UInt64
+        /// Called by the writer at each step of a commit that holds at least one payment, with
+        /// the step. Only crash tests set it (nanopayd's `NANOPAY_TEST_CRASH_AT`); it runs on the
+        /// writer thread and must not block.
+        public var commitHook: (@Sendable (CommitPoint) -> Void)?
 
         public init(path: String, clock: any NanoClock, signer: any ReceiptSigner, network: String = "tvm:-239",
                     asset: String = "USDT", approvalTimeoutSeconds: UInt64 = 300, batchSizeMax: Int = 512,
-                    nonceGraceSeconds: UInt64 = 86_400 + 3_600) {
+                    nonceGraceSeconds: UInt64 = 86_400 + 3_600, commitHook: (@Sendable (CommitPoint) -> Void)? = nil) {
             self.path = path; self.clock = clock; self.signer = signer; self.network = network; self.asset = asset
             self.approvalTimeoutSeconds = approvalTimeoutSeconds; self.batchSizeMax = batchSizeMax
             self.nonceGraceSeconds = max(nonceGraceSeconds, 86_400)
+            self.commitHook = commitHook
         }
     }
 
     public let configuration: Configuration
-    private let writerConnection: SQLiteConnection
+    /// Owned by the writer thread. Nil after a storage fault: a connection whose write or fsync
+    /// failed is not trusted again (its page cache may hold what the disk refused); the next
+    /// batch opens a fresh one, which is how the ledger recovers by itself.
+    private var writerConnection: SQLiteConnection?
     private var writer: GroupCommitWriter!
     private let readers = Mutex<[SQLiteConnection]>([])
     /// Totals as of the last commit; owned by the writer thread, published for readers.
@@ -43,24 +51,43 @@ public final class Ledger: @unchecked Sendable {
     private let storageHealthy = Atomic<Bool>(true)
     private let batches = Atomic<Int>(0)
     private let batchedOps = Atomic<Int>(0)
+    private let storageFaults = Atomic<Int>(0)
 
     /// Opens (creating if needed) the database, applies migrations and starts the writer.
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
-        let db = try SQLiteConnection(path: configuration.path)
-        try db.execute("PRAGMA journal_mode=WAL")
-        try db.execute("PRAGMA synchronous=FULL")
-        try db.execute("PRAGMA foreign_keys=ON")
-        // Assert what is actually in effect: some wrappers silently reset these.
-        guard try db.scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else { throw LedgerError.pragmaNotInEffect("journal_mode=WAL") }
-        guard try db.scalarInt("PRAGMA synchronous") == 2 else { throw LedgerError.pragmaNotInEffect("synchronous=FULL") }
+        let db = try Self.openWriterConnection(configuration.path)
         _ = try Migrations.apply(db, nowMilliseconds: configuration.clock.nowMilliseconds())
         writerConnection = db
         committedTotals = Mutex(try LedgerTransaction.loadTotals(db))
+        if configuration.commitHook != nil { StorageVFS.installWalSyncHook() }
         writer = GroupCommitWriter(batchSizeMax: configuration.batchSizeMax) { [unowned self] batch in
             self.commit(batch)
         }
         writer.start()
+    }
+
+    /// A read-write connection with WAL and `synchronous=FULL`, both checked to be in effect
+    /// (some wrappers silently reset them).
+    private static func openWriterConnection(_ path: String) throws -> SQLiteConnection {
+        let db = try SQLiteConnection(path: path)
+        try db.execute("PRAGMA journal_mode=WAL")
+        try db.execute("PRAGMA synchronous=FULL")
+        try db.execute("PRAGMA foreign_keys=ON")
+        guard try db.scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else { throw LedgerError.pragmaNotInEffect("journal_mode=WAL") }
+        guard try db.scalarInt("PRAGMA synchronous") == 2 else { throw LedgerError.pragmaNotInEffect("synchronous=FULL") }
+        return db
+    }
+
+    /// Writer thread: the connection for the next batch, reopened (with the committed totals
+    /// re-read from disk) after a storage fault. Throws while the storage still refuses.
+    private func writableConnection() throws -> SQLiteConnection {
+        if let db = writerConnection { return db }
+        let db = try Self.openWriterConnection(configuration.path)
+        let totals = try LedgerTransaction.loadTotals(db)
+        committedTotals.withLock { $0 = totals }
+        writerConnection = db
+        return db
     }
 
     /// The `synchronous` level in effect on the writer connection (2 = FULL).
@@ -84,11 +111,12 @@ public final class Ledger: @unchecked Sendable {
     /// The result carries the op's `NanoPayError`; callers unwrap it with `get()`.
     /// With `dryRun`, the op runs against the real state and its answer is returned, but every
     /// write it made is rolled back (used by the x402 facilitator's read-only verify).
-    public func perform<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (LedgerTransaction) throws -> T) async -> Result<T, NanoPayError> {
+    public func perform<T: Sendable>(dryRun: Bool = false, isPayment: Bool = false,
+                                     _ body: @escaping @Sendable (LedgerTransaction) throws -> T) async -> Result<T, NanoPayError> {
         await withCheckedContinuation { continuation in
             let slot = ResultSlot<T>()
             let op = PendingOp(
-                dryRun: dryRun,
+                dryRun: dryRun, isPayment: isPayment,
                 execute: { tx in
                     do {
                         slot.value = .success(try body(tx))
@@ -115,46 +143,78 @@ public final class Ledger: @unchecked Sendable {
 
     /// Writer thread: one transaction for the whole batch, a savepoint per op.
     private func commit(_ batch: [PendingOp]) {
+        let hook = batch.contains(where: \.isPayment) ? configuration.commitHook : nil
+        hook?(.assembled)
         let now = configuration.clock.nowMilliseconds()
-        let tx = LedgerTransaction(db: writerConnection, nowMilliseconds: now, configuration: configuration,
+        let db: SQLiteConnection
+        do {
+            db = try writableConnection()
+        } catch {
+            return fail(batch, because: error)
+        }
+        let tx = LedgerTransaction(db: db, nowMilliseconds: now, configuration: configuration,
                                    totals: committedTotals.withLock { $0 })
         do {
-            try writerConnection.statement("BEGIN IMMEDIATE").run()
+            try db.statement("BEGIN IMMEDIATE").run()
             try tx.expireDueHolds()
             for op in batch {
                 let saved = tx.totals
-                try writerConnection.statement("SAVEPOINT op").run()
+                try db.statement("SAVEPOINT op").run()
                 do {
                     try op.execute(tx)
                     if op.dryRun { throw DryRunRollback() }
-                    try writerConnection.statement("RELEASE op").run()
+                    try db.statement("RELEASE op").run()
                 } catch let error as SQLiteError where error.isStorageFault {
                     throw error
                 } catch {
                     tx.totals = saved
-                    writerConnection.resetActiveStatements()
-                    try writerConnection.statement("ROLLBACK TO op").run()
-                    try writerConnection.statement("RELEASE op").run()
+                    db.resetActiveStatements()
+                    try db.statement("ROLLBACK TO op").run()
+                    try db.statement("RELEASE op").run()
                     // A non-storage SQLite error is a bug: this op alone fails (its result slot
                     // stays empty and the caller gets internal_error); the rest of the batch goes on.
                 }
             }
             try tx.saveTotals()
-            writerConnection.resetActiveStatements()
-            try writerConnection.statement("COMMIT").run()
+            db.resetActiveStatements()
+            hook?(.executed)
+            if let hook { StorageVFS.walSyncAction.withLock { $0 = { hook(.written) } } }
+            defer { if hook != nil { StorageVFS.walSyncAction.withLock { $0 = nil } } }
+            try db.statement("COMMIT").run()
         } catch {
-            // Nothing of this batch is durable. SQLite rolls back a failed COMMIT; make sure.
-            _ = try? writerConnection.execute("ROLLBACK")
-            storageHealthy.store(false, ordering: .relaxed)
-            let failure = NanoPayErrorBox(message: "the ledger could not be written; nothing was changed, try again")
-            for op in batch { op.finish(failure) }
-            return
+            // Nothing of this batch is acknowledged. SQLite rolls back a failed COMMIT; make sure,
+            // then drop the connection: after a failed write or fsync it is not trusted again.
+            db.resetActiveStatements()
+            _ = try? db.execute("ROLLBACK")
+            writerConnection = nil
+            return fail(batch, because: error)
         }
+        hook?(.fsynced)
         storageHealthy.store(true, ordering: .relaxed)
         committedTotals.withLock { $0 = tx.totals }
         batches.add(1, ordering: .relaxed)
         batchedOps.add(batch.count, ordering: .relaxed)
         for op in batch { op.finish(nil) }
+        hook?(.answered)
+    }
+
+    /// Answers every op of a batch that did not commit with `storage_unavailable`.
+    private func fail(_ batch: [PendingOp], because error: any Error) {
+        storageHealthy.store(false, ordering: .relaxed)
+        storageFaults.add(1, ordering: .relaxed)
+        let failure = NanoPayErrorBox(message: "the ledger could not be written (\(Self.describe(error))); this request is not acknowledged: retry the same request, it is applied at most once")
+        for op in batch { op.finish(failure) }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        guard let e = error as? SQLiteError else { return "storage error" }
+        switch e.code & 0xff {
+        case SQLITE_FULL: return "disk full"
+        case SQLITE_IOERR: return "I/O error"
+        case SQLITE_READONLY: return "read-only storage"
+        case SQLITE_BUSY, SQLITE_LOCKED: return "database locked"
+        default: return "storage error \(e.code)"
+        }
     }
 
     // MARK: - Reads
@@ -184,6 +244,8 @@ public final class Ledger: @unchecked Sendable {
     public var isStorageHealthy: Bool { storageHealthy.load(ordering: .relaxed) }
     public var totals: LedgerTotals { committedTotals.withLock { $0 } }
     public var writerQueueDepth: Int { writer.queueDepth }
+    /// Batches that failed on storage since start.
+    public var storageFaultCount: Int { storageFaults.load(ordering: .relaxed) }
     /// Mean ops per committed transaction so far.
     public var meanBatchSize: Double {
         let b = batches.load(ordering: .relaxed)
