@@ -52,6 +52,17 @@ final class GroupCommitWriter: @unchecked Sendable {
         return true
     }
 
+    /// Queues several ops at once, so the writer takes them into the same transaction when they
+    /// fit in one batch; false if closing (none is run).
+    func enqueue(contentsOf ops: [PendingOp]) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if closing { return false }
+        queue.append(contentsOf: ops)
+        condition.signal()
+        return true
+    }
+
     var queueDepth: Int { condition.lock(); defer { condition.unlock() }; return queue.count }
 
     private func loop() {

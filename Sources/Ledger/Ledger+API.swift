@@ -14,13 +14,14 @@ extension Ledger {
     }
 
     /// Several payments in one call; each succeeds or fails on its own (one result per item, in
-    /// order). All items are queued to the writer at once, so they share its next commit.
+    /// order). All items are queued to the writer at once, so up to `batchSizeMax` of them share
+    /// one transaction: after a crash such a batch is wholly there or wholly absent.
     public func pay(batch requests: [PaymentRequest]) async -> [Result<PaymentOutcome, NanoPayError>] {
         guard !requests.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
             let results = BatchResults(count: requests.count) { continuation.resume(returning: $0) }
-            for (i, request) in requests.enumerated() {
-                let op = PendingOp(
+            let ops = requests.enumerated().map { i, request in
+                PendingOp(
                     isPayment: true,
                     execute: { tx in
                         do { results.set(i, .success(try tx.pay(request))) } catch let error as NanoPayError {
@@ -33,7 +34,9 @@ extension Ledger {
                         if let failure { results.set(i, .failure(NanoPayError(.storageUnavailable, failure.message))) }
                         results.finishOne()
                     })
-                if !enqueue(op) {
+            }
+            if !writerEnqueue(contentsOf: ops) {
+                for i in requests.indices {
                     results.set(i, .failure(NanoPayError(.storageUnavailable, "ledger is shutting down")))
                     results.finishOne()
                 }

@@ -140,6 +140,7 @@ public final class Ledger: @unchecked Sendable {
 
     /// Queues an op for the writer; false when closing (the op is not run).
     func enqueue(_ op: PendingOp) -> Bool { writer.enqueue(op) }
+    func writerEnqueue(contentsOf ops: [PendingOp]) -> Bool { writer.enqueue(contentsOf: ops) }
 
     /// Writer thread: one transaction for the whole batch, a savepoint per op.
     private func commit(_ batch: [PendingOp]) {

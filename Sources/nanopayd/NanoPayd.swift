@@ -63,8 +63,9 @@ struct NanoPayd: AsyncParsableCommand {
         let enclave = try Enclave(.init(directory: dataDir + "/enclave", secret: secret, clock: clock))
         // Public: what a seller pins (`nanopay attest root`).
         try (Hex.encode(enclave.attestation.rootPublicKey) + "\n").write(toFile: dataDir + "/enclave/platform-root.pub", atomically: true, encoding: .utf8)
+        let crashPoint = try Self.crashPoint(env: env, logger: logger)
         let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: clock, signer: enclave, network: network, asset: asset,
-                                      approvalTimeoutSeconds: timeout))
+                                      approvalTimeoutSeconds: timeout, commitHook: crashPoint.map(Self.killAt)))
         let config = ServiceConfiguration(network: network, asset: asset, approvalTimeoutSeconds: timeout, refuseV1: refuseV1)
         let service = PaymentService(configuration: config, ledger: ledger, enclave: enclave, clock: clock, logger: logger)
         let token = try Self.operatorToken(env: env, file: operatorTokenFile, dataDir: dataDir, logger: logger)
@@ -84,6 +85,22 @@ struct NanoPayd: AsyncParsableCommand {
         maintenance.cancel()
         ledger.close() // finishes the last commit
         logger.info("nanopayd stopped cleanly")
+    }
+
+    /// `NANOPAY_TEST_CRASH_AT=<commit point>`: crash tests make the process kill itself
+    /// (SIGKILL, no cleanup) at that step of the first commit holding a payment. Never set in
+    /// production; the process says so loudly when it is.
+    static func crashPoint(env: [String: String], logger: Logger) throws -> CommitPoint? {
+        guard let name = env["NANOPAY_TEST_CRASH_AT"], !name.isEmpty else { return nil }
+        guard let point = CommitPoint(rawValue: name) else {
+            throw ValidationError("NANOPAY_TEST_CRASH_AT must be one of \(CommitPoint.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        logger.warning("TEST HOOK: this process will kill itself at commit point '\(name)' of the first payment batch")
+        return point
+    }
+
+    static func killAt(_ target: CommitPoint) -> @Sendable (CommitPoint) -> Void {
+        { point in if point == target { kill(getpid(), SIGKILL) } }
     }
 
     /// Token from NANOPAY_OPERATOR_TOKEN, a token file, or one generated at first start into
