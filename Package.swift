@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "nanopayd", targets: ["nanopayd"]),
         .executable(name: "nanopay", targets: ["nanopay"]),
         .library(name: "NanoPayCore", targets: ["NanoPayCore"]),
+        // Round-trip/no-trap checks of the outside decoders, for the fuzz targets in Fuzz/.
+        .library(name: "DecoderChecks", targets: ["DecoderChecks"]),
         .library(name: "NanoPayClient", targets: ["NanoPayClient"]),
         .library(name: "NanoPaySeller", targets: ["NanoPaySeller"]),
         .executable(name: "nanopay-example-seller", targets: ["nanopay-example-seller"]),
@@ -33,6 +35,7 @@ let package = Package(
         ),
         .target(name: "CNanoPayStorageVFS", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(name: "NanoPayCore", dependencies: ["CSodium", "CNanoPayOpenSSL"]),
+        .target(name: "DecoderChecks", dependencies: ["NanoPayCore"]),
         .target(name: "Enclave", dependencies: ["NanoPayCore", "CSodium", "CNanoPayOpenSSL"]),
         .target(name: "Ledger", dependencies: ["NanoPayCore", "CSQLite", "CNanoPayStorageVFS"], resources: []),
         .target(name: "NanoPayService", dependencies: [
@@ -75,7 +78,7 @@ let package = Package(
         ]),
         .target(name: "NanoPayTestSupport", dependencies: ["NanoPayCore", "Enclave", "Ledger", "NanoPayService"],
                 path: "Tests/NanoPayTestSupport"),
-        .testTarget(name: "NanoPayCoreTests", dependencies: ["NanoPayCore"]),
+        .testTarget(name: "NanoPayCoreTests", dependencies: ["NanoPayCore", "DecoderChecks"]),
         .testTarget(name: "EnclaveTests", dependencies: ["Enclave", "NanoPayCore", "NanoPayTestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "NanoPayCore", "Enclave", "NanoPayTestSupport"]),
         .testTarget(name: "NanoPayHTTPTests", dependencies: [

@@ -50,13 +50,6 @@ public struct Policy: Codable, Equatable, Sendable {
     public var updatedBy: String
 }
 
-/// A change to one policy field.
-public enum FieldUpdate<Value: Sendable & Equatable>: Sendable, Equatable {
-    case keep
-    case set(Value)
-    case clear
-}
-
 public struct PolicyUpdate: Sendable, Equatable {
     public var maxAmount: FieldUpdate<Amount> = .keep
     public var rateLimit: FieldUpdate<UInt32> = .keep

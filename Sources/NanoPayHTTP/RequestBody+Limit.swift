@@ -27,12 +27,6 @@ enum BodyReader {
 
     /// Reads and decodes a JSON body; every decoding failure is `invalid_request` naming the field.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, limitBytes: Int = bodyLimitBytes) async throws -> T {
-        let data = try await read(request, limitBytes: limitBytes)
-        guard !data.isEmpty else { throw NanoPayError.invalid("request body is empty; expected JSON") }
-        do {
-            return try JSONDecoder().decode(T.self, from: data)
-        } catch {
-            throw NanoPayError.invalid(JSONErrors.describe(error))
-        }
+        try RequestDecoding.decode(T.self, json: try await read(request, limitBytes: limitBytes))
     }
 }

@@ -115,24 +115,7 @@ struct Routes: Sendable {
     func verifyBatch(_ request: Request) async -> Response {
         await handleAsync { () async throws in
             let data = try await BodyReader.read(request, limitBytes: BodyReader.batchBodyLimitBytes)
-            let envelope: [String: JSONValue]
-            do { envelope = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch {
-                throw NanoPayError.invalid("body must be {\"authorizations\": [...]}")
-            }
-            guard case .array(let items)? = envelope["authorizations"] else {
-                throw NanoPayError.invalid("missing field authorizations (an array)")
-            }
-            guard !items.isEmpty, items.count <= service.configuration.batchItemsMax else {
-                throw NanoPayError.invalid("authorizations must hold 1 to \(service.configuration.batchItemsMax) items")
-            }
-            var decoded: [Result<AuthorizationFields, NanoPayError>] = []
-            for item in items {
-                do {
-                    decoded.append(.success(try JSONDecoder().decode(AuthorizationFields.self, from: JSONResponse.encoder.encode(item))))
-                } catch {
-                    decoded.append(.failure(NanoPayError.invalid(JSONErrors.describe(error))))
-                }
-            }
+            let decoded = try RequestDecoding.verifyBatch(data, itemsMax: service.configuration.batchItemsMax)
             let valid = decoded.compactMap { try? $0.get() }
             var outcomes = await service.verifyBatch(valid).makeIterator()
             var parts: [String] = []
@@ -197,42 +180,11 @@ struct Routes: Sendable {
     /// `POST /policy`. With the operator token: fields present are set, `null` clears, absent
     /// keeps. Without it: a payer-signed tightening (`validBefore` and `signature` required).
     func postPolicy(_ request: Request) async throws -> Response {
-        let data = try await BodyReader.read(request)
-        let body: [String: JSONValue]
-        do { body = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch {
-            throw NanoPayError.invalid("body must be a JSON object")
-        }
-        guard case .string(let addressText)? = body["address"] else { throw NanoPayError.invalid("missing field address") }
-        let address = try Self.address(addressText, field: "address")
-        func amountUpdate(_ key: String) throws(NanoPayError) -> FieldUpdate<Amount> {
-            switch body[key] {
-            case nil: return .keep
-            case .null?: return .clear
-            case .string(let s)?: return .set(try Self.amount(s, field: key, allowZero: true))
-            default: throw NanoPayError.invalid("\(key) must be a decimal string or null")
-            }
-        }
-        func countUpdate(_ key: String) throws(NanoPayError) -> FieldUpdate<UInt32> {
-            switch body[key] {
-            case nil: return .keep
-            case .null?: return .clear
-            case .number(let n)?:
-                guard n.rounded() == n, n >= 1, n <= 1_000_000 else { throw NanoPayError.invalid("\(key) must be an integer from 1 to 1000000") }
-                return .set(UInt32(n))
-            default: throw NanoPayError.invalid("\(key) must be an integer or null")
-            }
-        }
-        let update = PolicyUpdate(maxAmount: try amountUpdate("maxAmount"), rateLimit: try countUpdate("rateLimit"),
-                                  rateBurst: try countUpdate("rateBurst"), dailyCap: try amountUpdate("dailyCap"))
-        if request.headers[.authorization] != nil || body["signature"] == nil {
+        let body = try PolicyRequest.parse(try await BodyReader.read(request))
+        let update = PolicyUpdate(maxAmount: body.maxAmount, rateLimit: body.rateLimit, rateBurst: body.rateBurst, dailyCap: body.dailyCap)
+        guard request.headers[.authorization] == nil, let (signature, validBefore) = body.payerSignature else {
             let who = try operatorToken.authorize(request)
-            return JSONResponse.make(PolicyBody(try await service.ledger.setPolicy(address: address, update: update, authority: .operator(who))))
-        }
-        guard case .string(let sigText)? = body["signature"], let signature = Hex.decode(sigText, byteCount: 64) else {
-            throw NanoPayError.invalid("signature must be 128 hex characters")
-        }
-        guard case .number(let vb)? = body["validBefore"], vb.rounded() == vb, vb >= 0, vb < 1.8e19 else {
-            throw NanoPayError.invalid("validBefore must be an integer (unix seconds)")
+            return JSONResponse.make(PolicyBody(try await service.ledger.setPolicy(address: body.address, update: update, authority: .operator(who))))
         }
         func value<V>(_ u: FieldUpdate<V>, _ name: String) throws(NanoPayError) -> V? {
             switch u {
@@ -242,10 +194,10 @@ struct Routes: Sendable {
             }
         }
         guard update.rateBurst == .keep else { throw NanoPayError.invalid("rateBurst can only be set by an operator") }
-        let policy = try await service.tightenPolicy(address: address, maxAmount: try value(update.maxAmount, "maxAmount"),
+        let policy = try await service.tightenPolicy(address: body.address, maxAmount: try value(update.maxAmount, "maxAmount"),
                                                      rateLimit: try value(update.rateLimit, "rateLimit"),
                                                      dailyCap: try value(update.dailyCap, "dailyCap"),
-                                                     validBefore: UInt64(vb), signature: signature)
+                                                     validBefore: validBefore, signature: signature)
         return JSONResponse.make(PolicyBody(policy))
     }
 

@@ -1,0 +1,5 @@
+import DecoderChecks
+import FuzzSupport
+
+// libFuzzer target: receipts as sellers receive them.
+runFuzzer(DecoderChecks.receipt)

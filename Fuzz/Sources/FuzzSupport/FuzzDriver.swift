@@ -1,0 +1,26 @@
+import Foundation
+
+@_silgen_name("LLVMFuzzerRunDriver")
+private func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// The input handler of this fuzz binary; set once by `runFuzzer` before libFuzzer starts.
+nonisolated(unsafe) private var handler: ((Data) -> Void)?
+
+/// Hands control to libFuzzer's driver with `body` as the target. SwiftPM gives every executable
+/// its own `main`, so the targets call the driver (`LLVMFuzzerRunDriver`) rather than exporting
+/// `LLVMFuzzerTestOneInput` for libFuzzer's `main`. Any input must be answered with a value or an
+/// error, never a trap.
+public func runFuzzer(_ body: @escaping (Data) -> Void) -> Never {
+    handler = body
+    var argc = CommandLine.argc
+    var argv = CommandLine.unsafeArgv
+    let status = LLVMFuzzerRunDriver(&argc, &argv) { start, count in
+        handler?(start.map { Data(bytes: $0, count: count) } ?? Data())
+        return 0
+    }
+    exit(status)
+}

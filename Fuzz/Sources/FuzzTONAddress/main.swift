@@ -1,0 +1,5 @@
+import DecoderChecks
+import FuzzSupport
+
+// libFuzzer target: TON addresses, raw and user-friendly.
+runFuzzer(DecoderChecks.tonAddress)

@@ -1,0 +1,5 @@
+import DecoderChecks
+import FuzzSupport
+
+// libFuzzer target: `POST /verify/batch` envelope.
+runFuzzer(DecoderChecks.verifyBatch)

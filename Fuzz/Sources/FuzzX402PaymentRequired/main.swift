@@ -1,0 +1,5 @@
+import DecoderChecks
+import FuzzSupport
+
+// libFuzzer target: the x402 `PAYMENT-REQUIRED` header.
+runFuzzer(DecoderChecks.x402PaymentRequired)

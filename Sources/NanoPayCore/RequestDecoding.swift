@@ -1,0 +1,113 @@
+import Foundation
+
+/// The decoders for request bodies that come from outside. They live here, with no HTTP
+/// dependency, so the HTTP layer stays thin and each decoder can be fuzzed on its own
+/// (`Fuzz/`). Every failure is a `NanoPayError`, never a trap.
+public enum RequestDecoding {
+    /// A JSON body as one type; every failure is `invalid_request` naming the field.
+    public static func decode<T: Decodable>(_ type: T.Type, json data: Data) throws(NanoPayError) -> T {
+        guard !data.isEmpty else { throw .invalid("request body is empty; expected JSON") }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw .invalid(JSONErrors.describe(error))
+        }
+    }
+
+    /// `POST /verify`: the authorization, validated (typed addresses, amount, nonce, signature bytes).
+    public static func verifyRequest(_ data: Data) throws(NanoPayError) -> (fields: AuthorizationFields, authorization: PaymentAuthorization) {
+        let fields = try decode(AuthorizationFields.self, json: data)
+        return (fields, try fields.validated().authorization)
+    }
+
+    /// `POST /verify/batch`: `{"authorizations": [...]}` with 1 to `itemsMax` items. A malformed
+    /// envelope fails the whole request; a malformed item fails only its own slot.
+    public static func verifyBatch(_ data: Data, itemsMax: Int) throws(NanoPayError) -> [Result<AuthorizationFields, NanoPayError>] {
+        let envelope: [String: JSONValue]
+        do { envelope = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch {
+            throw .invalid("body must be {\"authorizations\": [...]}")
+        }
+        guard case .array(let items)? = envelope["authorizations"] else {
+            throw .invalid("missing field authorizations (an array)")
+        }
+        guard !items.isEmpty, items.count <= itemsMax else {
+            throw .invalid("authorizations must hold 1 to \(itemsMax) items")
+        }
+        let encoder = JSONEncoder()
+        return items.map { item in
+            do {
+                return .success(try JSONDecoder().decode(AuthorizationFields.self, from: encoder.encode(item)))
+            } catch {
+                return .failure(NanoPayError.invalid(JSONErrors.describe(error)))
+            }
+        }
+    }
+}
+
+/// A change to one policy field.
+public enum FieldUpdate<Value: Sendable & Equatable>: Sendable, Equatable {
+    case keep
+    case set(Value)
+    case clear
+}
+
+/// `POST /policy`: fields present are set, `null` clears, absent keeps. With `signature` and
+/// `validBefore` it is a payer-signed tightening (`PolicyTightening`), otherwise an operator's.
+public struct PolicyRequest: Sendable, Equatable {
+    public var address: TONAddress
+    public var maxAmount: FieldUpdate<Amount>
+    public var rateLimit: FieldUpdate<UInt32>
+    public var rateBurst: FieldUpdate<UInt32>
+    public var dailyCap: FieldUpdate<Amount>
+    /// The payer's signature and its deadline, when the body carries a signature.
+    public var payerSignature: (signature: [UInt8], validBefore: UInt64)?
+
+    public static func == (a: PolicyRequest, b: PolicyRequest) -> Bool {
+        a.address == b.address && a.maxAmount == b.maxAmount && a.rateLimit == b.rateLimit && a.rateBurst == b.rateBurst
+            && a.dailyCap == b.dailyCap && a.payerSignature?.signature == b.payerSignature?.signature
+            && a.payerSignature?.validBefore == b.payerSignature?.validBefore
+    }
+
+    public static let rateMax: Double = 1_000_000
+
+    public static func parse(_ data: Data) throws(NanoPayError) -> PolicyRequest {
+        let body: [String: JSONValue]
+        do { body = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch {
+            throw .invalid("body must be a JSON object")
+        }
+        guard case .string(let addressText)? = body["address"] else { throw .invalid("missing field address") }
+        let address: TONAddress
+        do { address = try TONAddress(parsing: addressText) } catch { throw .invalid("address: \(error.description)") }
+        func amountUpdate(_ key: String) throws(NanoPayError) -> FieldUpdate<Amount> {
+            switch body[key] {
+            case nil: return .keep
+            case .null?: return .clear
+            case .string(let s)?:
+                do { return .set(try Amount(parsing: s, allowZero: true)) } catch { throw .invalid("\(key): \(error.description)") }
+            default: throw .invalid("\(key) must be a decimal string or null")
+            }
+        }
+        func countUpdate(_ key: String) throws(NanoPayError) -> FieldUpdate<UInt32> {
+            switch body[key] {
+            case nil: return .keep
+            case .null?: return .clear
+            case .number(let n)?:
+                guard n.rounded() == n, n >= 1, n <= rateMax else { throw .invalid("\(key) must be an integer from 1 to 1000000") }
+                return .set(UInt32(n))
+            default: throw .invalid("\(key) must be an integer or null")
+            }
+        }
+        var request = PolicyRequest(address: address, maxAmount: try amountUpdate("maxAmount"), rateLimit: try countUpdate("rateLimit"),
+                                    rateBurst: try countUpdate("rateBurst"), dailyCap: try amountUpdate("dailyCap"), payerSignature: nil)
+        if let signatureValue = body["signature"] {
+            guard case .string(let sigText) = signatureValue, let signature = Hex.decode(sigText, byteCount: 64) else {
+                throw .invalid("signature must be 128 hex characters")
+            }
+            guard case .number(let vb)? = body["validBefore"], vb.rounded() == vb, vb >= 0, vb < 1.8e19 else {
+                throw .invalid("validBefore must be an integer (unix seconds)")
+            }
+            request.payerSignature = (signature, UInt64(vb))
+        }
+        return request
+    }
+}
