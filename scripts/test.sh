@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh Debian machine: installs what it needs, builds, runs the Swift test
-# suite (unit, ledger, live-HTTP and attestation-vector tests), then checks the live server
-# against openapi.yaml with schemathesis and runs the x402 interop suite (official SDK, conformance).
+# suite (unit, ledger, seeded simulation against a reference model, storage faults, SIGKILL crash
+# cycles on the real nanopayd, live-HTTP and attestation-vector tests), then checks the live
+# server against openapi.yaml with schemathesis, runs the x402 interop suite (official SDK,
+# conformance) and every libFuzzer target for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -12,3 +14,5 @@ bash scripts/interop.sh
 # A short release-mode benchmark as a smoke test: it fails on any non-200 answer or if the
 # ledger's totals differ from what was paid (this caught a release-only crash in /verify/batch).
 bash scripts/bench.sh --duration 1 --rate 500 --concurrency 16
+# Every decoder that sees outside bytes, fuzzed for FUZZ_SECONDS each (AddressSanitizer on).
+FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/fuzz.sh

@@ -19,6 +19,15 @@ final class PendingOp: @unchecked Sendable {
 /// Wraps the error every op of a failed batch receives.
 struct NanoPayErrorBox: Error { let message: String }
 
+/// Why an op was not queued.
+enum EnqueueRefusal: Error {
+    /// The ledger is closing; nothing new runs.
+    case closing
+    /// `queueLimit` ops are already waiting: the caller is told to back off instead of the
+    /// process growing without bound.
+    case full
+}
+
 /// The single writer with group commit. Ops that arrive while a commit is in flight queue up
 /// and go into the next transaction together, so one fsync serves many payments; each caller
 /// is answered only after the transaction holding its op is durable. No lock is held across a
@@ -29,10 +38,12 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var closing = false
     private let done = DispatchSemaphore(value: 0)
     private let batchSizeMax: Int
+    private let queueLimit: Int
     private let process: ([PendingOp]) -> Void
 
-    init(batchSizeMax: Int, process: @escaping ([PendingOp]) -> Void) {
+    init(batchSizeMax: Int, queueLimit: Int, process: @escaping ([PendingOp]) -> Void) {
         self.batchSizeMax = batchSizeMax
+        self.queueLimit = queueLimit
         self.process = process
     }
 
@@ -42,25 +53,15 @@ final class GroupCommitWriter: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues an op; false if the writer is closing (the op is not run).
-    func enqueue(_ op: PendingOp) -> Bool {
+    /// Queues ops together, so the writer takes them into the same transaction when they fit in
+    /// one batch. All or none: a refusal queues nothing.
+    func enqueue(_ ops: [PendingOp]) throws(EnqueueRefusal) {
         condition.lock()
         defer { condition.unlock() }
-        if closing { return false }
-        queue.append(op)
-        condition.signal()
-        return true
-    }
-
-    /// Queues several ops at once, so the writer takes them into the same transaction when they
-    /// fit in one batch; false if closing (none is run).
-    func enqueue(contentsOf ops: [PendingOp]) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        if closing { return false }
+        if closing { throw .closing }
+        if queue.count + ops.count > queueLimit { throw .full }
         queue.append(contentsOf: ops)
         condition.signal()
-        return true
     }
 
     var queueDepth: Int { condition.lock(); defer { condition.unlock() }; return queue.count }

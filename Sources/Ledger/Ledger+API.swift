@@ -35,9 +35,9 @@ extension Ledger {
                         results.finishOne()
                     })
             }
-            if !writerEnqueue(contentsOf: ops) {
+            do throws(EnqueueRefusal) { try enqueue(ops) } catch {
                 for i in requests.indices {
-                    results.set(i, .failure(NanoPayError(.storageUnavailable, "ledger is shutting down")))
+                    results.set(i, .failure(error.answer))
                     results.finishOne()
                 }
             }

@@ -21,6 +21,8 @@ public final class Ledger: @unchecked Sendable {
         public var approvalTimeoutSeconds: UInt64
         /// Most ops in one transaction.
         public var batchSizeMax: Int
+        /// Most ops waiting for the writer; beyond it requests are refused with `overloaded`.
+        public var queueLimit: Int
         /// Nonces of authorizations past validBefore plus this grace may be pruned. At least a
         /// day, so rolling daily caps still see every payment of the last 24 hours.
         public var nonceGraceSeconds: UInt64
@@ -31,11 +33,13 @@ public final class Ledger: @unchecked Sendable {
 
         public init(path: String, clock: any NanoClock, signer: any ReceiptSigner, network: String = "tvm:-239",
                     asset: String = "USDT", approvalTimeoutSeconds: UInt64 = 300, batchSizeMax: Int = 512,
-                    nonceGraceSeconds: UInt64 = 86_400 + 3_600, commitHook: (@Sendable (CommitPoint) -> Void)? = nil) {
+                    nonceGraceSeconds: UInt64 = 86_400 + 3_600, queueLimit: Int = 16_384,
+                    commitHook: (@Sendable (CommitPoint) -> Void)? = nil) {
             self.path = path; self.clock = clock; self.signer = signer; self.network = network; self.asset = asset
             self.approvalTimeoutSeconds = approvalTimeoutSeconds; self.batchSizeMax = batchSizeMax
             self.nonceGraceSeconds = max(nonceGraceSeconds, 86_400)
             self.commitHook = commitHook
+            self.queueLimit = max(queueLimit, batchSizeMax)
         }
     }
 
@@ -61,7 +65,7 @@ public final class Ledger: @unchecked Sendable {
         writerConnection = db
         committedTotals = Mutex(try LedgerTransaction.loadTotals(db))
         if configuration.commitHook != nil { StorageVFS.installWalSyncHook() }
-        writer = GroupCommitWriter(batchSizeMax: configuration.batchSizeMax) { [unowned self] batch in
+        writer = GroupCommitWriter(batchSizeMax: configuration.batchSizeMax, queueLimit: configuration.queueLimit) { [unowned self] batch in
             self.commit(batch)
         }
         writer.start()
@@ -132,15 +136,14 @@ public final class Ledger: @unchecked Sendable {
                         continuation.resume(returning: slot.value ?? .failure(NanoPayError(.internalError, "operation produced no result")))
                     }
                 })
-            if !enqueue(op) {
-                continuation.resume(returning: .failure(NanoPayError(.storageUnavailable, "ledger is shutting down")))
+            do throws(EnqueueRefusal) { try enqueue([op]) } catch {
+                continuation.resume(returning: .failure(error.answer))
             }
         }
     }
 
-    /// Queues an op for the writer; false when closing (the op is not run).
-    func enqueue(_ op: PendingOp) -> Bool { writer.enqueue(op) }
-    func writerEnqueue(contentsOf ops: [PendingOp]) -> Bool { writer.enqueue(contentsOf: ops) }
+    /// Queues ops for the writer, all or none.
+    func enqueue(_ ops: [PendingOp]) throws(EnqueueRefusal) { try writer.enqueue(ops) }
 
     /// Writer thread: one transaction for the whole batch, a savepoint per op.
     private func commit(_ batch: [PendingOp]) {
@@ -251,6 +254,16 @@ public final class Ledger: @unchecked Sendable {
     public var meanBatchSize: Double {
         let b = batches.load(ordering: .relaxed)
         return b == 0 ? 0 : Double(batchedOps.load(ordering: .relaxed)) / Double(b)
+    }
+}
+
+extension EnqueueRefusal {
+    /// What the caller of a refused op is told.
+    var answer: NanoPayError {
+        switch self {
+        case .closing: return NanoPayError(.storageUnavailable, "ledger is shutting down")
+        case .full: return NanoPayError(.overloaded, "too many requests are waiting for the ledger; retry shortly", retryAfterSeconds: 1)
+        }
     }
 }
 

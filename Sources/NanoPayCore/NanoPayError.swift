@@ -27,6 +27,8 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case methodNotAllowed = "method_not_allowed"
     case payloadTooLarge = "payload_too_large"
     case storageUnavailable = "storage_unavailable"
+    /// The ledger's write queue is full; retry after `retryAfterSeconds`.
+    case overloaded = "overloaded"
     case internalError = "internal_error"
 }
 

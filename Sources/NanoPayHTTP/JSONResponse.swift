@@ -56,7 +56,7 @@ enum HTTPStatusMap {
         case .payloadTooLarge: return .contentTooLarge
         case .rateLimited: return .tooManyRequests
         case .approvalRequired: return .accepted
-        case .storageUnavailable: return .serviceUnavailable
+        case .storageUnavailable, .overloaded: return .serviceUnavailable
         case .internalError: return .internalServerError
         }
     }
