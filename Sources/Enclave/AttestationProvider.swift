@@ -1,7 +1,6 @@
 import CNanoPayOpenSSL
 import Foundation
 import NanoPayCore
-import Synchronization
 
 /// Produces platform evidence over 64-byte report data. `software` is the one provider in this
 /// build; dstack TDX (GetQuote over its unix socket) or AWS Nitro (NSM) plug in here. A hardware
@@ -33,7 +32,7 @@ public final class SoftwareAttestationProvider: AttestationProvider {
         let certificateSignature: [UInt8]
         let notAfter: UInt64
     }
-    private let current = Mutex<AttestationKey?>(nil)
+    private let current = Locked<AttestationKey?>(nil)
 
     public init(secret: PlatformSecret) throws(EnclaveError) {
         var seed = secret.derive("CyberNanoPay:platform-root:software:v1", bytes: 48)

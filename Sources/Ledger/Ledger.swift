@@ -49,9 +49,9 @@ public final class Ledger: @unchecked Sendable {
     /// batch opens a fresh one, which is how the ledger recovers by itself.
     private var writerConnection: SQLiteConnection?
     private var writer: GroupCommitWriter!
-    private let readers = Mutex<[SQLiteConnection]>([])
+    private let readers = Locked<[SQLiteConnection]>([])
     /// Totals as of the last commit; owned by the writer thread, published for readers.
-    private let committedTotals: Mutex<LedgerTotals>
+    private let committedTotals: Locked<LedgerTotals>
     private let storageHealthy = Atomic<Bool>(true)
     private let batches = Atomic<Int>(0)
     private let batchedOps = Atomic<Int>(0)
@@ -63,7 +63,7 @@ public final class Ledger: @unchecked Sendable {
         let db = try Self.openWriterConnection(configuration.path)
         _ = try Migrations.apply(db, nowMilliseconds: configuration.clock.nowMilliseconds())
         writerConnection = db
-        committedTotals = Mutex(try LedgerTransaction.loadTotals(db))
+        committedTotals = Locked(try LedgerTransaction.loadTotals(db))
         if configuration.commitHook != nil { StorageVFS.installWalSyncHook() }
         writer = GroupCommitWriter(batchSizeMax: configuration.batchSizeMax, queueLimit: configuration.queueLimit) { [unowned self] batch in
             self.commit(batch)

@@ -1,5 +1,5 @@
 import CNanoPayStorageVFS
-import Synchronization
+import NanoPayCore
 
 /// Failures of the storage medium, injected under a directory so tests can prove what the
 /// ledger does when the disk is full, a write fails or an fsync fails. Every SQLite file the
@@ -52,7 +52,7 @@ enum StorageVFS {
     static func register() { precondition(registered, "the nanopay SQLite VFS could not be registered") }
 
     /// The process-wide action run just before a WAL fsync (the `written` commit point).
-    static let walSyncAction = Mutex<(@Sendable () -> Void)?>(nil)
+    static let walSyncAction = Locked<(@Sendable () -> Void)?>(nil)
 
     static func installWalSyncHook() {
         nanopay_vfs_set_wal_sync_hook {

@@ -15,7 +15,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// The real clock (CLOCK_REALTIME).
 public struct SystemClock: NanoClock {
@@ -29,8 +28,8 @@ public struct SystemClock: NanoClock {
 
 /// A clock that only moves when told to: for tests and the deterministic simulator.
 public final class ManualClock: NanoClock {
-    private let now: Mutex<UInt64>
-    public init(milliseconds: UInt64) { now = Mutex(milliseconds) }
+    private let now: Locked<UInt64>
+    public init(milliseconds: UInt64) { now = Locked(milliseconds) }
     public func nowMilliseconds() -> UInt64 { now.withLock { $0 } }
     public func advance(milliseconds: UInt64) { now.withLock { $0 += milliseconds } }
     public func advance(seconds: UInt64) { advance(milliseconds: seconds * 1000) }

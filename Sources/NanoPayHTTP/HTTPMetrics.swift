@@ -1,12 +1,12 @@
 import Hummingbird
 import Ledger
+import NanoPayCore
 import NanoPayService
-import Synchronization
 
 /// Prometheus text exposition of request counts by route and status, the verify latency
 /// histogram and ledger figures. Labels are route patterns, never raw paths or client data.
 public final class HTTPMetrics: Sendable {
-    private let requests = Mutex<[String: UInt64]>([:])
+    private let requests = Locked<[String: UInt64]>([:])
 
     public init() {}
 

@@ -1,14 +1,13 @@
 import Ledger
 import NanoPayCore
-import Synchronization
 
 /// Outcome counters and a verify-latency histogram (log buckets), cheap enough for the hot path.
 public final class ServiceStats: Sendable {
     public let startedAtMilliseconds: UInt64
-    private let outcomes = Mutex<[String: UInt64]>([:])
+    private let outcomes = Locked<[String: UInt64]>([:])
     /// Upper bounds in microseconds.
     public static let latencyBucketsMicros: [UInt64] = [50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 20_000, 50_000, 100_000, 250_000, 1_000_000, .max]
-    private let latency = Mutex<(counts: [UInt64], sumMicros: UInt64)>(([UInt64](repeating: 0, count: 19), 0))
+    private let latency = Locked<(counts: [UInt64], sumMicros: UInt64)>(([UInt64](repeating: 0, count: 19), 0))
 
     init(startedAtMilliseconds: UInt64) { self.startedAtMilliseconds = startedAtMilliseconds }
 

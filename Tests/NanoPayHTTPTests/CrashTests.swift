@@ -54,8 +54,8 @@ import Testing
     /// What the load saw: payments answered 200 (with their confirmation id) and payments sent
     /// without an answer (the process died first).
     final class LoadRecord: Sendable {
-        let acknowledged = Mutex<[(AuthorizationFields, String)]>([])
-        let unanswered = Mutex<[AuthorizationFields]>([])
+        let acknowledged = Locked<[(AuthorizationFields, String)]>([])
+        let unanswered = Locked<[AuthorizationFields]>([])
         let stopped = Atomic<Bool>(false)
     }
 

@@ -9,13 +9,12 @@ import NanoPayCore
 import NanoPaySeller
 import NanoPayService
 import NanoPayTestSupport
-import Synchronization
 import Testing
 
 /// Counts how often the seller called the service.
 final class CountingVerifier: PaymentVerifier {
     let service: PaymentService
-    let calls = Mutex(0)
+    let calls = Locked(0)
     init(service: PaymentService) { self.service = service }
     func verify(_ authorization: AuthorizationFields) async throws -> VerifierAnswer {
         calls.withLock { $0 += 1 }
