@@ -69,8 +69,8 @@ extension LedgerTransaction {
             try save(payerRow)
             try save(payeeRow)
             try transfer("post", debit: payer, credit: payee, amount: holdAmount, reference: id)
-            let cid = Self.confirmationId(payer: payer, nonce: nonce)
             let p = try paymentForHold(payer: payer, nonce: nonce)
+            let cid = Self.confirmationId(payer: payer, digest: p.digest)
             receipt = try issueReceipt(confirmationId: cid, auth: p.auth, digest: p.digest, remaining: payerRow.balance.available)
             confirmationId = cid
             totals.paymentsApproved += 1

@@ -90,7 +90,7 @@ extension LedgerTransaction {
             payerRow.balance.available = available
             payerRow.balance.held = held
             try save(payerRow)
-            let approvalId = Self.approvalId(payer: payer, nonce: auth.nonce)
+            let approvalId = Self.approvalId(payer: payer, digest: request.digest)
             let expiresAt = min(nowMilliseconds + configuration.approvalTimeoutSeconds * 1000, auth.validBefore.multipliedReportingOverflow(by: 1000).partialValue)
             try transfer("hold", debit: payer, credit: payee, amount: auth.amount, reference: approvalId)
             try db.statement("INSERT INTO approvals (id, payer, nonce, payee, amount, status, reason, requested_at, expires_at) VALUES (?,?,?,?,?,'pending',?,?,?)")
@@ -113,7 +113,7 @@ extension LedgerTransaction {
         payeeRow.balance.totalReceived = received
         try save(payerRow)
         try save(payeeRow)
-        let confirmationId = Self.confirmationId(payer: payer, nonce: auth.nonce)
+        let confirmationId = Self.confirmationId(payer: payer, digest: request.digest)
         try transfer("payment", debit: payer, credit: payee, amount: auth.amount, reference: confirmationId)
         let receipt = try issueReceipt(confirmationId: confirmationId, auth: auth, digest: request.digest, remaining: available)
         try insertPayment(auth, digest: request.digest, status: "settled", confirmationId: confirmationId, approvalId: nil)
@@ -210,12 +210,14 @@ extension LedgerTransaction {
         return db.changes
     }
 
-    static func confirmationId(payer: String, nonce: [UInt8]) -> String {
-        Hex.encode(Sodium.sha256(Array("CyberNanoPay:confirmation:v1:\(payer):".utf8) + nonce).prefix(16))
+    /// Ids come from the authorization's digest, not from (payer, nonce): once a nonce is pruned
+    /// the payer may sign a new authorization with it, which must get ids of its own.
+    static func confirmationId(payer: String, digest: [UInt8]) -> String {
+        Hex.encode(Sodium.sha256(Array("CyberNanoPay:confirmation:v2:\(payer):".utf8) + digest).prefix(16))
     }
 
-    static func approvalId(payer: String, nonce: [UInt8]) -> String {
-        "apr_" + Hex.encode(Sodium.sha256(Array("CyberNanoPay:approval:v1:\(payer):".utf8) + nonce).prefix(12))
+    static func approvalId(payer: String, digest: [UInt8]) -> String {
+        "apr_" + Hex.encode(Sodium.sha256(Array("CyberNanoPay:approval:v2:\(payer):".utf8) + digest).prefix(12))
     }
 }
 
