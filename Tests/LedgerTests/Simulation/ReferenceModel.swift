@@ -200,7 +200,7 @@ struct ReferenceModel {
             from.available -= amount
             from.held = held
             let expiresAt = min(nowMilliseconds + approvalTimeoutMilliseconds, validBeforeSeconds &* 1000)
-            let id = "hold-\(nonceKey)"
+            let id = Self.holdId(nonceKey: nonceKey, digest: digest)
             payment.status = .held
             payment.approvalId = id
             holds[id] = Hold(nonceKey: nonceKey, expiresAtMilliseconds: expiresAt, status: .held)
@@ -230,6 +230,9 @@ struct ReferenceModel {
     }
 
     // MARK: Approvals
+
+    /// One per authorization: a pruned nonce may be signed again, and that hold is a new one.
+    static func holdId(nonceKey: String, digest: [UInt8]) -> String { "hold-\(nonceKey)-\(Hex.encode(digest))" }
 
     mutating func decide(holdId: String, approve: Bool) -> Outcome {
         guard let hold = holds[holdId] else { return .failed(.approvalNotFound) }

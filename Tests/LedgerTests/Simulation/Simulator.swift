@@ -275,7 +275,7 @@ final class Simulator {
                 guard receipt.from == s.payer, receipt.to == s.payee, receipt.amount.value == s.amount else { throw fail("receipt fields differ from the authorization") }
                 observed = .settled(replayed: replayed, remaining: receipt.remainingBalance.value)
             case .held(let approvalId, let expiresAt):
-                holdIds[approvalId] = "hold-\(s.nonceKey)"
+                holdIds[approvalId] = ReferenceModel.holdId(nonceKey: s.nonceKey, digest: s.digest)
                 observed = .held(expiresAtMilliseconds: expiresAt)
             }
         } catch let e as NanoPayError {
@@ -373,7 +373,7 @@ final class Simulator {
         try expect(observed, expected)
         if approve, let (approval, receipt) = result {
             guard approval.status == .approved, let receipt, receipt.verify(pinnedEnclaveKey: fixture.enclave.publicKey),
-                  let nonceKey = holdIds[id].map({ String($0.dropFirst(5)) }),
+                  let nonceKey = holdIds[id].flatMap({ model.holds[$0]?.nonceKey }),
                   receipt.remainingBalance.value == model.payments[nonceKey]?.receiptRemaining
             else { throw fail("approval \(id) did not post with a valid receipt") }
         }
