@@ -5,12 +5,12 @@ extension Ledger {
     // MARK: - Writes (each answered after its transaction is durable)
 
     public func pay(_ request: PaymentRequest) async throws -> PaymentOutcome {
-        try await perform(isPayment: true) { tx in try tx.pay(request) }.get()
+        try await perform(isPayment: true) { tx in try tx.pay(request) }.get().signed(by: configuration.signer)
     }
 
     /// What `pay` would answer now, without changing anything.
     public func checkPayment(_ request: PaymentRequest) async throws -> PaymentOutcome {
-        try await perform(dryRun: true) { tx in try tx.pay(request) }.get()
+        try await perform(dryRun: true) { tx in try tx.pay(request) }.get().signed(by: configuration.signer)
     }
 
     /// Several payments in one call; each succeeds or fails on its own (one result per item, in
@@ -19,7 +19,10 @@ extension Ledger {
     public func pay(batch requests: [PaymentRequest]) async -> [Result<PaymentOutcome, NanoPayError>] {
         guard !requests.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
-            let results = BatchResults(count: requests.count) { continuation.resume(returning: $0) }
+            let signer = configuration.signer
+            let results = BatchResults(count: requests.count) { results in
+                continuation.resume(returning: results.map { $0.map { $0.signed(by: signer) } })
+            }
             let ops = requests.enumerated().map { i, request in
                 PendingOp(
                     isPayment: true,
@@ -62,10 +65,11 @@ extension Ledger {
 
     /// Approve (post) or reject (void) a held payment.
     public func decide(approvalId: String, approve: Bool, by: String, reason: String?) async throws -> (Approval, Receipt?) {
-        try await perform { tx in
+        let (approval, receipt) = try await perform { tx in
             let (a, r) = try tx.decide(approvalId, approve: approve, by: by, reason: reason)
             return ApprovalWithReceipt(approval: a, receipt: r)
         }.get().pair
+        return (approval, receipt?.signed(by: configuration.signer))
     }
 
     /// Expires due holds now (every batch also does this first).
@@ -101,7 +105,7 @@ extension Ledger {
     }
 
     public func receipt(confirmationId: String) throws(NanoPayError) -> Receipt? {
-        try readTransaction { tx in try tx.findReceipt(confirmationId) }
+        try readTransaction { tx in try tx.findReceipt(confirmationId) }?.signed(by: configuration.signer)
     }
 
     /// One approval as of now: a pending hold past its expiry reads as expired even before the
@@ -110,7 +114,7 @@ extension Ledger {
         try readTransaction { tx in
             var a = try tx.approvalRow(id)
             if a.status == .pending && a.expiresAt <= tx.nowMilliseconds { a.status = .expired }
-            let receipt = try a.confirmationId.map { try tx.receipt($0) }
+            let receipt = try a.confirmationId.map { try tx.receipt($0).signed(by: configuration.signer) }
             return (a, receipt)
         }
     }
@@ -180,5 +184,13 @@ final class BatchResults: @unchecked Sendable {
         if done {
             completion(results.map { $0 ?? .failure(NanoPayError(.internalError, "operation produced no result")) })
         }
+    }
+}
+
+extension PaymentOutcome {
+    /// The outcome with its receipt signed (receipts are stored unsigned; see `issueReceipt`).
+    func signed(by signer: any ReceiptSigner) -> PaymentOutcome {
+        guard case .settled(let receipt, let replayed) = self else { return self }
+        return .settled(receipt: receipt.signed(by: signer), replayed: replayed)
     }
 }

@@ -30,6 +30,9 @@ public final class Ledger: @unchecked Sendable {
         /// the step. Only crash tests set it (nanopayd's `NANOPAY_TEST_CRASH_AT`); it runs on the
         /// writer thread and must not block.
         public var commitHook: (@Sendable (CommitPoint) -> Void)?
+        /// WAL size (pages) at which the background thread checkpoints, and at which the writer
+        /// checkpoints inline so the WAL can start over (see `WALCheckpointer`).
+        public var walCheckpointPages: (background: Int32, inline: Int32) = (4_096, 32_768)
 
         public init(path: String, clock: any NanoClock, signer: any ReceiptSigner, network: String = "tvm:-239",
                     asset: String = "USDT", approvalTimeoutSeconds: UInt64 = 300, batchSizeMax: Int = 512,
@@ -49,6 +52,7 @@ public final class Ledger: @unchecked Sendable {
     /// batch opens a fresh one, which is how the ledger recovers by itself.
     private var writerConnection: SQLiteConnection?
     private var writer: GroupCommitWriter!
+    private let checkpointer: WALCheckpointer
     private let readers = Locked<[SQLiteConnection]>([])
     /// Totals as of the last commit; owned by the writer thread, published for readers.
     private let committedTotals: Locked<LedgerTotals>
@@ -64,6 +68,10 @@ public final class Ledger: @unchecked Sendable {
         _ = try Migrations.apply(db, nowMilliseconds: configuration.clock.nowMilliseconds())
         writerConnection = db
         committedTotals = Locked(try LedgerTransaction.loadTotals(db))
+        checkpointer = WALCheckpointer(path: configuration.path, backgroundPages: configuration.walCheckpointPages.background,
+                                       inlinePages: configuration.walCheckpointPages.inline)
+        checkpointer.attach(to: db)
+        checkpointer.start()
         if configuration.commitHook != nil { StorageVFS.installWalSyncHook() }
         writer = GroupCommitWriter(batchSizeMax: configuration.batchSizeMax, queueLimit: configuration.queueLimit) { [unowned self] batch in
             self.commit(batch)
@@ -78,6 +86,8 @@ public final class Ledger: @unchecked Sendable {
         try db.execute("PRAGMA journal_mode=WAL")
         try db.execute("PRAGMA synchronous=FULL")
         try db.execute("PRAGMA foreign_keys=ON")
+        // The writer's working set (hot accounts, index pages of recent payments) stays in memory.
+        try db.execute("PRAGMA cache_size=-65536")
         guard try db.scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else { throw LedgerError.pragmaNotInEffect("journal_mode=WAL") }
         guard try db.scalarInt("PRAGMA synchronous") == 2 else { throw LedgerError.pragmaNotInEffect("synchronous=FULL") }
         return db
@@ -88,6 +98,7 @@ public final class Ledger: @unchecked Sendable {
     private func writableConnection() throws -> SQLiteConnection {
         if let db = writerConnection { return db }
         let db = try Self.openWriterConnection(configuration.path)
+        checkpointer.attach(to: db)
         let totals = try LedgerTransaction.loadTotals(db)
         committedTotals.withLock { $0 = totals }
         writerConnection = db
@@ -102,10 +113,14 @@ public final class Ledger: @unchecked Sendable {
     /// Finishes every queued op (the last commit included) and closes the store.
     public func close() {
         writer.close()
+        checkpointer.close()
         readers.withLock { $0.removeAll() }
     }
 
-    deinit { writer?.close() }
+    deinit {
+        writer?.close()
+        checkpointer.close()
+    }
 
     // MARK: - Running ops on the writer
 
@@ -250,6 +265,8 @@ public final class Ledger: @unchecked Sendable {
     public var writerQueueDepth: Int { writer.queueDepth }
     /// Batches that failed on storage since start.
     public var storageFaultCount: Int { storageFaults.load(ordering: .relaxed) }
+    /// Background checkpoints that failed (the WAL still holds everything).
+    public var checkpointFailures: Int { checkpointer.failures }
     /// Mean ops per committed transaction so far.
     public var meanBatchSize: Double {
         let b = batches.load(ordering: .relaxed)

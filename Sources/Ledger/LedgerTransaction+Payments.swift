@@ -1,3 +1,4 @@
+import Foundation
 import NanoPayCore
 
 extension LedgerTransaction {
@@ -149,15 +150,14 @@ extension LedgerTransaction {
             .bind(5, Int64(clamping: auth.validBefore)).bind(6, digest).bind(7, status).bind(8, confirmationId).bind(9, approvalId).bind(10, now).run()
     }
 
-    /// Signs and stores the receipt for a posted payment.
+    /// Stores the receipt for a posted payment, unsigned: callers get it signed on the way out
+    /// (`Receipt.signed(by:)`), so the 14 µs Ed25519 signature is not paid on the single writer.
     func issueReceipt(confirmationId: String, auth: PaymentAuthorization, digest: [UInt8], remaining: Amount) throws -> Receipt {
-        var receipt = Receipt(confirmationId: confirmationId, from: auth.from.raw, to: auth.to.raw, amount: auth.amount,
+        let receipt = Receipt(confirmationId: confirmationId, from: auth.from.raw, to: auth.to.raw, amount: auth.amount,
                               nonce: Hex.encode(auth.nonce), validBefore: auth.validBefore, remainingBalance: remaining,
                               confirmedAt: nowMilliseconds / 1000, authorizationDigest: Hex.encode(digest),
                               network: configuration.network, asset: configuration.asset,
                               enclavePublicKey: Hex.encode(configuration.signer.publicKey), signature: "")
-        guard let bytes = receipt.signingBytes() else { throw NanoPayError(.internalError, "receipt fields do not encode") }
-        receipt.signature = Hex.encode(configuration.signer.sign(receiptBytes: bytes))
         try db.statement("INSERT INTO receipts (confirmation_id, payer, body, created_at) VALUES (?,?,?,?)")
             .bind(1, confirmationId).bind(2, auth.from.raw).bind(3, ReceiptCodec.encode(receipt)).bind(4, now).run()
         return receipt
@@ -223,21 +223,9 @@ extension LedgerTransaction {
 
 /// Receipt JSON as stored and served (stable key order).
 public enum ReceiptCodec {
-    public static func encode(_ receipt: Receipt) -> String {
-        let e = JSONEncoderFactory.sorted()
-        return String(decoding: (try? e.encode(receipt)) ?? Data(), as: UTF8.self)
-    }
+    public static func encode(_ receipt: Receipt) -> String { receipt.canonicalJSON() }
     public static func decode(_ text: String) -> Receipt? {
         try? JSONDecoder().decode(Receipt.self, from: Data(text.utf8))
     }
 }
 
-import Foundation
-
-enum JSONEncoderFactory {
-    static func sorted() -> JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }
-}

@@ -65,3 +65,37 @@ import Testing
         #expect(try f.ledger.checkInvariants().isConsistent)
     }
 }
+
+/// The WAL is copied back by the background checkpointer and rewound by the writer's inline
+/// checkpoint, so it stays bounded under sustained writes.
+@Suite struct CheckpointTests {
+    @Test func walStaysBoundedUnderSustainedWrites() async throws {
+        let f = try Fixture(); defer { f.close() }
+        var configuration = Ledger.Configuration(path: f.directory.path + "/wal.sqlite", clock: f.clock, signer: f.enclave)
+        configuration.walCheckpointPages = (8, 64)
+        let ledger = try Ledger(configuration)
+        defer { ledger.close() }
+        let buyers = (0..<16).map { Buyer(index: 600 + $0) }
+        for b in buyers {
+            _ = try await ledger.deposit(address: b.address, amount: 1_000_000, publicKey: b.keys.publicKey, reference: "d\(b.address.raw)")
+        }
+        var largestWALBytes = 0
+        for round in 0..<40 {
+            let requests = buyers.map { b in
+                let auth = PaymentAuthorization.sign(keyPair: b.keys, from: b.address, to: sellerAddress(), amount: 1, validBefore: f.nowSeconds + 60)
+                return PaymentRequest(authorization: auth, digest: auth.digest(domain: nil), verifiedPublicKey: b.keys.publicKey)
+            }
+            for r in await ledger.pay(batch: requests) { _ = try r.get() }
+            let wal = (try? FileManager.default.attributesOfItem(atPath: configuration.path + "-wal")[.size] as? Int) ?? 0
+            largestWALBytes = max(largestWALBytes, wal)
+            if round == 39 { #expect(wal > 0) }
+        }
+        // 64 pages of 4 KiB plus one batch's worth of frames, not 40 batches' worth.
+        #expect(largestWALBytes < 1_000_000, "the WAL grew to \(largestWALBytes) bytes")
+        let db = (try FileManager.default.attributesOfItem(atPath: configuration.path)[.size] as? Int) ?? 0
+        #expect(db > 100_000, "nothing was checkpointed into the database file")
+        #expect(ledger.checkpointFailures == 0)
+        #expect(try ledger.checkInvariants().isConsistent)
+        #expect(ledger.totals.paymentsSettled == 640)
+    }
+}
