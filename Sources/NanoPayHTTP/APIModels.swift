@@ -8,6 +8,18 @@ struct VerifySuccessBody: Encodable {
     var remainingBalance: Amount
     var replayed: Bool
     var receipt: Receipt
+
+    /// The body of every successful `/verify`, written by hand: it is the hot path's answer, and
+    /// this is byte-for-byte what the sorted `JSONEncoder` writes (`VerifyContractTests`).
+    var json: String {
+        var out = "{\"confirmationId\":"
+        JSONText.appendQuoted(confirmationId, to: &out)
+        out += ",\"receipt\":" + receipt.canonicalJSON()
+        out += ",\"remainingBalance\":\"" + remainingBalance.description + "\""
+        out += ",\"replayed\":" + (replayed ? "true" : "false")
+        out += ",\"success\":" + (success ? "true" : "false") + "}"
+        return out
+    }
 }
 
 struct ApprovalRequiredBody: Encodable {

@@ -136,8 +136,8 @@ struct Routes: Sendable {
     static func answer(for result: Result<PaymentOutcome, NanoPayError>) -> (status: HTTPResponse.Status, body: Data, retryAfter: UInt64?) {
         switch result {
         case .success(.settled(let receipt, let replayed)):
-            return (.ok, JSONResponse.encode(VerifySuccessBody(confirmationId: receipt.confirmationId, remainingBalance: receipt.remainingBalance,
-                                                                replayed: replayed, receipt: receipt)), nil)
+            return (.ok, Data(VerifySuccessBody(confirmationId: receipt.confirmationId, remainingBalance: receipt.remainingBalance,
+                                                replayed: replayed, receipt: receipt).json.utf8), nil)
         case .success(.held(let id, let expiresAt)):
             return (.accepted, JSONResponse.encode(ApprovalRequiredBody(approvalId: id, expiresAt: expiresAt / 1000)), nil)
         case .failure(let error):

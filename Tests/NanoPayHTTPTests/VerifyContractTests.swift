@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Ledger
 import NanoPayCore
+@testable import NanoPayHTTP
 import NanoPayService
 import NanoPayTestSupport
 import Testing
@@ -135,6 +136,23 @@ extension LiveClient {
             expectError(try await s.send(.post, "/verify/batch", body: #"{"authorizations":[]}"#), 400, "invalid_request")
             let tooMany = "{\"authorizations\":[" + Array(repeating: "{}", count: 257).joined(separator: ",") + "]}"
             expectError(try await s.send(.post, "/verify/batch", body: tooMany), 400, "invalid_request")
+        }
+    }
+}
+
+extension VerifyContractTests {
+    /// The hand-written success body says exactly what the sorted JSONEncoder says.
+    @Test func successBodyMatchesTheEncoder() throws {
+        let receipt = Receipt(confirmationId: String(repeating: "ab", count: 16), from: "0:" + String(repeating: "11", count: 32),
+                              to: "0:" + String(repeating: "22", count: 32), amount: 5, nonce: String(repeating: "33", count: 32),
+                              validBefore: 9, remainingBalance: 7, confirmedAt: 8, authorizationDigest: String(repeating: "44", count: 32),
+                              network: "tvm:-239", asset: "USDT", enclavePublicKey: String(repeating: "55", count: 32),
+                              signature: String(repeating: "66", count: 64))
+        for replayed in [false, true] {
+            let body = VerifySuccessBody(confirmationId: receipt.confirmationId, remainingBalance: 7, replayed: replayed, receipt: receipt)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            #expect(body.json == String(decoding: try encoder.encode(body), as: UTF8.self))
         }
     }
 }
