@@ -18,11 +18,9 @@ extension Ledger {
     /// one transaction: after a crash such a batch is wholly there or wholly absent.
     public func pay(batch requests: [PaymentRequest]) async -> [Result<PaymentOutcome, NanoPayError>] {
         guard !requests.isEmpty else { return [] }
-        return await withCheckedContinuation { continuation in
-            let signer = configuration.signer
-            let results = BatchResults(count: requests.count) { results in
-                continuation.resume(returning: results.map { $0.map { $0.signed(by: signer) } })
-            }
+        let unsigned = await withCheckedContinuation { continuation in
+            // Completes on the writer thread: hand the results over, sign them elsewhere.
+            let results = BatchResults(count: requests.count) { continuation.resume(returning: $0) }
             let ops = requests.enumerated().map { i, request in
                 PendingOp(
                     isPayment: true,
@@ -45,6 +43,23 @@ extension Ledger {
                 }
             }
         }
+        return await Self.sign(unsigned, by: configuration.signer)
+    }
+
+    /// Signs the receipts of a batch's results on every core (one chunk per core, results into a
+    /// preallocated buffer, in order).
+    static func sign(_ results: [Result<PaymentOutcome, NanoPayError>], by signer: any ReceiptSigner) async -> [Result<PaymentOutcome, NanoPayError>] {
+        let chunks = max(1, min(results.count / 16, ProcessInfo.processInfo.activeProcessorCount))
+        guard chunks > 1 else { return results.map { $0.map { $0.signed(by: signer) } } }
+        let buffer = BatchResults(count: results.count) { _ in }
+        await withTaskGroup(of: Void.self) { group in
+            for c in 0..<chunks {
+                group.addTask {
+                    for i in stride(from: c, to: results.count, by: chunks) { buffer.set(i, results[i].map { $0.signed(by: signer) }) }
+                }
+            }
+        }
+        return buffer.all
     }
 
     public func deposit(address: TONAddress, amount: Amount, publicKey: [UInt8]?, reference: String) async throws -> AccountBalance {
@@ -174,6 +189,12 @@ final class BatchResults: @unchecked Sendable {
 
     func set(_ index: Int, _ result: Result<PaymentOutcome, NanoPayError>) {
         lock.lock(); results[index] = result; lock.unlock()
+    }
+
+    /// Every slot, in order (after all were set).
+    var all: [Result<PaymentOutcome, NanoPayError>] {
+        lock.lock(); defer { lock.unlock() }
+        return results.map { $0 ?? .failure(NanoPayError(.internalError, "operation produced no result")) }
     }
 
     func finishOne() {

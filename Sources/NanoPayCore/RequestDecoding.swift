@@ -21,24 +21,34 @@ public enum RequestDecoding {
     }
 
     /// `POST /verify/batch`: `{"authorizations": [...]}` with 1 to `itemsMax` items. A malformed
-    /// envelope fails the whole request; a malformed item fails only its own slot.
+    /// envelope fails the whole request; a malformed item fails only its own slot, with the
+    /// message `/verify` would give for it alone. Items are decoded in one pass.
     public static func verifyBatch(_ data: Data, itemsMax: Int) throws(NanoPayError) -> [Result<AuthorizationFields, NanoPayError>] {
-        let envelope: [String: JSONValue]
-        do { envelope = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch {
+        let envelope: BatchEnvelope
+        do { envelope = try JSONDecoder().decode(BatchEnvelope.self, from: data) } catch {
+            if let e = error as? DecodingError, JSONErrors.concerns(e, key: "authorizations") {
+                throw .invalid("missing field authorizations (an array)")
+            }
             throw .invalid("body must be {\"authorizations\": [...]}")
         }
-        guard case .array(let items)? = envelope["authorizations"] else {
-            throw .invalid("missing field authorizations (an array)")
-        }
-        guard !items.isEmpty, items.count <= itemsMax else {
+        guard !envelope.authorizations.isEmpty, envelope.authorizations.count <= itemsMax else {
             throw .invalid("authorizations must hold 1 to \(itemsMax) items")
         }
-        let encoder = JSONEncoder()
-        return items.map { item in
+        return envelope.authorizations.map(\.result)
+    }
+
+    private struct BatchEnvelope: Decodable {
+        var authorizations: [BatchItem]
+    }
+
+    /// One item: its authorization, or the error it alone would get from `/verify`.
+    private struct BatchItem: Decodable {
+        var result: Result<AuthorizationFields, NanoPayError>
+        init(from decoder: any Decoder) {
             do {
-                return .success(try JSONDecoder().decode(AuthorizationFields.self, from: encoder.encode(item)))
+                result = .success(try AuthorizationFields(from: decoder))
             } catch {
-                return .failure(NanoPayError.invalid(JSONErrors.describe(error)))
+                result = .failure(.invalid(JSONErrors.describe(error, droppingPathPrefix: decoder.codingPath.count)))
             }
         }
     }

@@ -160,10 +160,12 @@ public enum X402 {
 
 /// Human text for Foundation decoding errors, naming the field, without echoing input bytes.
 public enum JSONErrors {
-    public static func describe(_ error: any Error) -> String {
+    /// `droppingPathPrefix` leaves out the first coding-path components, so an element of a
+    /// container is described as if it had been decoded alone.
+    public static func describe(_ error: any Error, droppingPathPrefix: Int = 0) -> String {
         guard let error = error as? DecodingError else { return "malformed JSON" }
         func path(_ ctx: DecodingError.Context) -> String {
-            let p = ctx.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            let p = ctx.codingPath.dropFirst(droppingPathPrefix).map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
             return p.isEmpty ? "body" : p
         }
         switch error {
@@ -173,9 +175,20 @@ public enum JSONErrors {
         case .typeMismatch(let type, let ctx): return "\(path(ctx)) has the wrong type (expected \(type))"
         case .valueNotFound(let type, let ctx): return "\(path(ctx)) is null (expected \(type))"
         case .dataCorrupted(let ctx):
-            if ctx.codingPath.isEmpty { return "malformed JSON" }
+            if ctx.codingPath.count <= droppingPathPrefix { return "malformed JSON" }
             return "\(path(ctx)): \(ctx.debugDescription)"
         @unknown default: return "malformed JSON"
+        }
+    }
+
+    /// Whether a decoding error is about `key` of the top-level object (missing, null or of the
+    /// wrong type), rather than about the body as a whole.
+    public static func concerns(_ error: DecodingError, key: String) -> Bool {
+        switch error {
+        case .keyNotFound(let k, let ctx): return ctx.codingPath.isEmpty && k.stringValue == key
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx), .dataCorrupted(let ctx):
+            return ctx.codingPath.first?.stringValue == key
+        @unknown default: return false
         }
     }
 }

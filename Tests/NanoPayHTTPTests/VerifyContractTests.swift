@@ -133,9 +133,36 @@ extension LiveClient {
             #expect(bodies[1]["replayed"] as? Bool == false)
             #expect(bodies[4]["replayed"] as? Bool == true)
             #expect(bodies[1]["confirmationId"] as? String == bodies[4]["confirmationId"] as? String)
+            // A malformed item gets the message /verify gives for the same body.
+            let alone = try await s.send(.post, "/verify", body: #"{"from":42}"#)
+            #expect(bodies[0]["message"] as? String == alone["message"] as? String, "\(bodies[0]) vs \(alone.text)")
+            let notArray = try await s.send(.post, "/verify/batch", body: #"{"authorizations":5}"#)
+            expectError(notArray, 400, "invalid_request")
+            #expect(notArray["message"] as? String == "missing field authorizations (an array)")
+            let notObject = try await s.send(.post, "/verify/batch", body: "[1]")
+            #expect(notObject["message"] as? String == #"body must be {"authorizations": [...]}"#)
             expectError(try await s.send(.post, "/verify/batch", body: #"{"authorizations":[]}"#), 400, "invalid_request")
             let tooMany = "{\"authorizations\":[" + Array(repeating: "{}", count: 257).joined(separator: ",") + "]}"
             expectError(try await s.send(.post, "/verify/batch", body: tooMany), 400, "invalid_request")
+        }
+    }
+
+    /// A full batch: receipts are signed on every core after the commit; each must verify.
+    @Test func aFullBatchHasAValidReceiptForEveryItem() async throws {
+        try await withLiveServer { s in
+            let f = s.fixture
+            let buyers = (0..<8).map { Buyer(index: 40 + $0) }
+            for b in buyers { _ = try await s.deposit(b, "1000000") }
+            let auths = (0..<256).map { f.authorization(buyers[$0 % 8], amount: 1) }
+            let answer = try await s.send(.post, "/verify/batch", json: ["authorizations": auths])
+            let results = try #require(answer["results"] as? [[String: Any]])
+            #expect(results.count == 256)
+            for (auth, r) in zip(auths, results) {
+                #expect(r["status"] as? Int == 200)
+                let body = r["body"] as? [String: Any] ?? [:]
+                let receipt = try JSONDecoder().decode(Receipt.self, from: JSONSerialization.data(withJSONObject: body["receipt"] as Any))
+                #expect(receipt.nonce == auth.nonce && receipt.verify(pinnedEnclaveKey: f.enclave.publicKey))
+            }
         }
     }
 }
