@@ -8,9 +8,13 @@ extension Ledger {
         try await perform(isPayment: true) { tx in try tx.pay(request) }.get().signed(by: configuration.signer)
     }
 
-    /// What `pay` would answer now, without changing anything.
+    /// What `pay` would answer now, without changing anything. A settled answer carries an
+    /// unsigned receipt on purpose: nothing was committed, so the enclave vouches for nothing (a
+    /// replay's receipt, of a payment that was committed, comes back signed).
     public func checkPayment(_ request: PaymentRequest) async throws -> PaymentOutcome {
-        try await perform(dryRun: true) { tx in try tx.pay(request) }.get().signed(by: configuration.signer)
+        let outcome = try await perform(dryRun: true) { tx in try tx.pay(request) }.get()
+        guard case .settled(_, replayed: true) = outcome else { return outcome }
+        return outcome.signed(by: configuration.signer)
     }
 
     /// Several payments in one call; each succeeds or fails on its own (one result per item, in
@@ -46,20 +50,9 @@ extension Ledger {
         return await Self.sign(unsigned, by: configuration.signer)
     }
 
-    /// Signs the receipts of a batch's results on every core (one chunk per core, results into a
-    /// preallocated buffer, in order).
+    /// Signs the receipts of a batch's results on every core.
     static func sign(_ results: [Result<PaymentOutcome, NanoPayError>], by signer: any ReceiptSigner) async -> [Result<PaymentOutcome, NanoPayError>] {
-        let chunks = max(1, min(results.count / 16, ProcessInfo.processInfo.activeProcessorCount))
-        guard chunks > 1 else { return results.map { $0.map { $0.signed(by: signer) } } }
-        let buffer = BatchResults(count: results.count) { _ in }
-        await withTaskGroup(of: Void.self) { group in
-            for c in 0..<chunks {
-                group.addTask {
-                    for i in stride(from: c, to: results.count, by: chunks) { buffer.set(i, results[i].map { $0.signed(by: signer) }) }
-                }
-            }
-        }
-        return buffer.all
+        await results.concurrentMap(minimumPerChunk: 16) { $0.map { $0.signed(by: signer) } }
     }
 
     public func deposit(address: TONAddress, amount: Amount, publicKey: [UInt8]?, reference: String) async throws -> AccountBalance {
@@ -126,12 +119,12 @@ extension Ledger {
     /// One approval as of now: a pending hold past its expiry reads as expired even before the
     /// sweep has voided it.
     public func approval(id: String) throws(NanoPayError) -> (Approval, Receipt?) {
-        try readTransaction { tx in
+        let (approval, receipt) = try readTransaction { tx in
             var a = try tx.approvalRow(id)
             if a.status == .pending && a.expiresAt <= tx.nowMilliseconds { a.status = .expired }
-            let receipt = try a.confirmationId.map { try tx.receipt($0).signed(by: configuration.signer) }
-            return (a, receipt)
+            return (a, try a.confirmationId.map { try tx.receipt($0) })
         }
+        return (approval, receipt?.signed(by: configuration.signer))
     }
 
     public func approvals(status: ApprovalStatus, limit: Int = 500) throws(NanoPayError) -> [Approval] {
@@ -189,12 +182,6 @@ final class BatchResults: @unchecked Sendable {
 
     func set(_ index: Int, _ result: Result<PaymentOutcome, NanoPayError>) {
         lock.lock(); results[index] = result; lock.unlock()
-    }
-
-    /// Every slot, in order (after all were set).
-    var all: [Result<PaymentOutcome, NanoPayError>] {
-        lock.lock(); defer { lock.unlock() }
-        return results.map { $0 ?? .failure(NanoPayError(.internalError, "operation produced no result")) }
     }
 
     func finishOne() {

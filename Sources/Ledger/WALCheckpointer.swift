@@ -6,7 +6,8 @@ import Foundation
 /// on this workload meant every group commit copied and fsynced the database file before anyone
 /// was answered.
 ///
-/// The writer's WAL hook (`walGrew`) wakes this thread once the WAL holds `backgroundPages`;
+/// The WAL hook `attach(to:)` installs on the writer's connection wakes this thread once the WAL
+/// holds `backgroundPages`;
 /// it runs a PASSIVE checkpoint (never blocks the writer or readers). A passive checkpoint that
 /// races a busy writer never catches up fully, and SQLite only rewinds the WAL once it has, so
 /// when the WAL reaches `inlinePages` the writer checkpoints inline once (the background has

@@ -1,7 +1,6 @@
 import Enclave
 import Ledger
 import Logging
-import Foundation
 import NanoPayCore
 
 /// The domain service the HTTP layer calls. It runs the stateless checks of a payment
@@ -50,19 +49,10 @@ public final class PaymentService: Sendable {
     /// would have answered it alone. Signature checks run in parallel; the ledger commits them
     /// in as few transactions as the writer finds them in.
     public func verifyBatch(_ items: [AuthorizationFields]) async -> [Result<PaymentOutcome, NanoPayError>] {
-        // Signature checks in parallel, one chunk per core; results land in a preallocated buffer.
-        let buffer = PreparedItems(count: items.count)
-        let chunks = max(1, min(items.count, ProcessInfo.processInfo.activeProcessorCount))
-        await withTaskGroup(of: Void.self) { group in
-            for c in 0..<chunks {
-                group.addTask {
-                    for i in stride(from: c, to: items.count, by: chunks) {
-                        do throws(NanoPayError) { buffer.set(i, .success(try self.prepare(items[i]))) } catch { buffer.set(i, .failure(error)) }
-                    }
-                }
-            }
+        // Signature checks in parallel, one chunk per core.
+        let prepared = await items.concurrentMap { item -> Result<PaymentRequest, NanoPayError> in
+            do throws(NanoPayError) { return .success(try self.prepare(item)) } catch { return .failure(error) }
         }
-        let prepared = buffer.all
         let ready = prepared.compactMap { try? $0.get() }
         var settled = await ledger.pay(batch: ready).makeIterator()
         var results: [Result<PaymentOutcome, NanoPayError>] = []
@@ -150,14 +140,3 @@ public final class PaymentService: Sendable {
     }
 }
 
-/// Per-item results of the parallel stateless checks.
-final class PreparedItems: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [Result<PaymentRequest, NanoPayError>?]
-    init(count: Int) { items = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<PaymentRequest, NanoPayError>) { lock.lock(); items[i] = r; lock.unlock() }
-    var all: [Result<PaymentRequest, NanoPayError>] {
-        lock.lock(); defer { lock.unlock() }
-        return items.map { $0 ?? .failure(NanoPayError(.internalError, "item was not checked")) }
-    }
-}

@@ -160,3 +160,19 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
         #expect(try f.ledger.checkInvariants().isConsistent)
     }
 }
+
+extension PaymentTests {
+    /// A dry run commits nothing, so its receipt must not carry the enclave's signature; a
+    /// replay's receipt (of a committed payment) does.
+    @Test func dryRunReceiptsAreNotSigned() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 470)
+        try await f.fund(buyer, 1_000)
+        let auth = f.authorization(buyer, amount: 10)
+        let (dry, _) = try #require(settledReceipt(try await f.service.check(auth)))
+        #expect(dry.signature.isEmpty && !dry.verify(pinnedEnclaveKey: f.enclave.publicKey))
+        _ = try await f.service.verify(auth)
+        let (replay, replayed) = try #require(settledReceipt(try await f.service.check(auth)))
+        #expect(replayed && replay.verify(pinnedEnclaveKey: f.enclave.publicKey))
+    }
+}
