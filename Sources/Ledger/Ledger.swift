@@ -267,6 +267,8 @@ public final class Ledger: @unchecked Sendable {
     public var storageFaultCount: Int { storageFaults.load(ordering: .relaxed) }
     /// Background checkpoints that failed (the WAL still holds everything).
     public var checkpointFailures: Int { checkpointer.failures }
+    /// WAL frames the background checkpointer has copied into the database file.
+    public var backgroundCheckpointFrames: Int { checkpointer.backgroundFramesCopied }
     /// Mean ops per committed transaction so far.
     public var meanBatchSize: Double {
         let b = batches.load(ordering: .relaxed)

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Synchronization
 
 /// Copies the WAL back into the database file on its own thread, so the writer's commits do not
 /// pay for it. SQLite's default does this inside the commit that crosses 1,000 WAL pages, which
@@ -23,7 +24,12 @@ final class WALCheckpointer: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var connection: SQLiteConnection?
     /// Checkpoints that failed (storage faults); the WAL keeps the data, so nothing is lost.
-    private(set) var failures = 0
+    var failures: Int { failureCount.load(ordering: .relaxed) }
+    /// WAL frames the background thread found copied into the database after its checkpoints
+    /// (cumulative over WAL generations): proof that the work happens off the writer.
+    var backgroundFramesCopied: Int { framesCopied.load(ordering: .relaxed) }
+    private let failureCount = Atomic<Int>(0)
+    private let framesCopied = Atomic<Int>(0)
 
     init(path: String, backgroundPages: Int32 = 4_096, inlinePages: Int32 = 32_768) {
         self.path = path; self.backgroundPages = backgroundPages; self.inlinePages = max(inlinePages, backgroundPages)
@@ -71,17 +77,30 @@ final class WALCheckpointer: @unchecked Sendable {
         done.signal()
     }
 
+    /// A fresh connection does not know the database is in WAL mode until it has read the
+    /// header; until then `sqlite3_wal_checkpoint_v2` copies nothing and still answers
+    /// SQLITE_OK (with -1 frames). Asking for the journal mode reads it, and checks it.
+    static func openConnection(_ path: String) throws -> SQLiteConnection {
+        let db = try SQLiteConnection(path: path)
+        guard try db.scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else {
+            throw LedgerError.pragmaNotInEffect("journal_mode=WAL")
+        }
+        return db
+    }
+
     private func checkpoint() {
         do {
-            let db = try connection ?? SQLiteConnection(path: path)
+            let db = try connection ?? Self.openConnection(path)
             connection = db
-            let rc = sqlite3_wal_checkpoint_v2(db.handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            var copied: Int32 = 0
+            let rc = sqlite3_wal_checkpoint_v2(db.handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, &copied)
+            if copied > 0 { framesCopied.add(Int(copied), ordering: .relaxed) }
             if rc != SQLITE_OK && rc != SQLITE_BUSY {
-                failures += 1
+                failureCount.add(1, ordering: .relaxed)
                 connection = nil // reopen after a storage fault, like the writer
             }
         } catch {
-            failures += 1
+            failureCount.add(1, ordering: .relaxed)
         }
     }
 
