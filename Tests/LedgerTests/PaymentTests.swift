@@ -125,6 +125,34 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
         }
     }
 
+    /// Migration 0002 rebuilds `payments` without its UNIQUE id indexes: a version-1 database
+    /// keeps every row, ends with exactly the three named indexes, and opens as version 2.
+    @Test func version1PaymentsMigrateWithTheirRows() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let db = f.directory.path + "/v1.sqlite"
+        let row = "('0:aa', x'01', '0:bb', x'00000000000000000000000000000007', 1700000000, x'02', 'settled', 'c1', NULL, 0, 1700000000000)"
+        let python = { (script: String) throws -> String in
+            let p = Process(), out = Pipe()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); " + script, db, root.path + "/migrations/0001_init.sql"]
+            p.standardOutput = out
+            try p.run(); p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+        _ = try python("c.executescript(open(sys.argv[2]).read()); c.execute('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)'); c.execute(\"INSERT INTO schema_migrations VALUES (1, '0001_init', 0)\"); c.execute(\"INSERT INTO payments VALUES \(row)\"); c.commit()")
+        let ledger = try Ledger(.init(path: db, clock: f.clock, signer: f.enclave))
+        ledger.close()
+        let after = try python("print(c.execute('SELECT MAX(version) FROM schema_migrations').fetchone()[0]); print(sorted(r[0] for r in c.execute(\"SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='payments'\"))); print(c.execute(\"SELECT payer, hex(nonce), payee, hex(amount), valid_before, hex(auth_digest), status, confirmation_id, approval_id, served, created_at FROM payments\").fetchall()); c.execute(\"INSERT INTO payments VALUES ('0:aa', x'03', '0:bb', x'00', 1, x'04', 'settled', 'c1', NULL, 0, 1)\"); c.commit()")
+        #expect(after == """
+            2
+            ['payments_payee_time', 'payments_payer_time', 'payments_valid_before']
+            [('0:aa', '01', '0:bb', '00000000000000000000000000000007', 1700000000, '02', 'settled', 'c1', None, 0, 1700000000000)]
+
+            """)
+    }
+
     @Test func newerSchemaIsRefused() async throws {
         let f = try Fixture()
         f.ledger.close()
