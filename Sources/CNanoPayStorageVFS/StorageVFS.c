@@ -7,12 +7,31 @@
 #include <string.h>
 
 /* A shim over the default VFS. Each open file is our header followed by the real file. */
-typedef struct {
+typedef struct shim_file shim_file;
+struct shim_file {
     sqlite3_file base;
     sqlite3_file *real;
     const char *path; /* owned by SQLite for the life of the file */
     int is_wal;
-} shim_file;
+    /* WAL files: frames written since the last flush, one contiguous range of the file. */
+    unsigned char *pending;
+    sqlite3_int64 pending_offset;
+    size_t pending_length;
+    /* The main database file and the WAL file of one connection point at each other, so a
+       shm barrier on the database (a commit being published to readers) can flush the WAL. */
+    shim_file *wal;
+    shim_file *db;
+    shim_file *next_db; /* registry of open main database files */
+};
+
+/* Why coalesce: SQLite writes every WAL frame as two pwrite calls (24-byte header, page), so a
+   group commit of 50 payments dirtying ~6 pages each made ~600 system calls before its fsync,
+   on the single writer thread. Frames are held here and written as one call when anything could
+   observe the file: before a sync, read, size query, truncate, close, file control, or the shm
+   barrier that publishes a commit to other connections. Nothing is acknowledged before the
+   sync, and a crash before the flush loses only frames of a commit that never completed, which
+   SQLite's recovery ignores anyway. */
+#define PENDING_CAPACITY (4u << 20)
 
 #define MAX_FAULTS 32
 static struct { char *prefix; size_t length; int fault; } faults[MAX_FAULTS];
@@ -67,24 +86,80 @@ long nanopay_vfs_faults_injected(void) { return atomic_load(&injected); }
 
 #define REAL(f) (((shim_file *)(f))->real)
 
-static int shim_close(sqlite3_file *f) {
-    int rc = REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static shim_file *open_dbs = NULL;
+
+/* Writes the held WAL frames. On failure they are dropped: the commit they belong to fails and
+   SQLite rolls it back, rewriting whatever it needs. */
+static int flush_pending(shim_file *s) {
+    int rc = SQLITE_OK;
+    /* The unix VFS writes at most 0x1ffff bytes per call: it masks larger counts, so a longer
+       write ends in a zero-length write that it reports as SQLITE_FULL. */
+    for (size_t done = 0; done < s->pending_length && rc == SQLITE_OK;) {
+        size_t chunk = s->pending_length - done;
+        if (chunk > 0x1f000) chunk = 0x1f000;
+        rc = s->real->pMethods->xWrite(s->real, s->pending + done, (int)chunk, s->pending_offset + (sqlite3_int64)done);
+        done += chunk;
+    }
+    s->pending_length = 0;
     return rc;
 }
-static int shim_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off) { return REAL(f)->pMethods->xRead(REAL(f), buf, n, off); }
+
+static int shim_close(sqlite3_file *f) {
+    shim_file *s = (shim_file *)f;
+    int flushed = flush_pending(s);
+    free(s->pending);
+    s->pending = NULL;
+    pthread_mutex_lock(&registry_lock);
+    if (s->db) s->db->wal = NULL;
+    if (s->wal) s->wal->db = NULL;
+    for (shim_file **p = &open_dbs; *p; p = &(*p)->next_db) {
+        if (*p == s) { *p = s->next_db; break; }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    int rc = REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
+    return flushed != SQLITE_OK ? flushed : rc;
+}
+static int shim_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off) {
+    int rc = flush_pending((shim_file *)f);
+    if (rc != SQLITE_OK) return rc;
+    return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
+}
 static int shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off) {
-    int fault = fault_for(((shim_file *)f)->path);
+    shim_file *s = (shim_file *)f;
+    int fault = fault_for(s->path);
     if (fault == NANOPAY_FAULT_DISK_FULL) { atomic_fetch_add(&injected, 1); return SQLITE_FULL; }
     if (fault == NANOPAY_FAULT_WRITE_ERROR) { atomic_fetch_add(&injected, 1); return SQLITE_IOERR_WRITE; }
-    return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+    if (!s->is_wal || n <= 0) return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+    /* Appends to (or rewrites inside) the held range stay in memory. */
+    sqlite3_int64 end = s->pending_offset + (sqlite3_int64)s->pending_length;
+    if (s->pending_length > 0 && off >= s->pending_offset && off <= end &&
+        (sqlite3_uint64)(off - s->pending_offset) + (sqlite3_uint64)n <= PENDING_CAPACITY) {
+        size_t at = (size_t)(off - s->pending_offset);
+        memcpy(s->pending + at, buf, (size_t)n);
+        if (at + (size_t)n > s->pending_length) s->pending_length = at + (size_t)n;
+        return SQLITE_OK;
+    }
+    int rc = flush_pending(s);
+    if (rc != SQLITE_OK) return rc;
+    if ((size_t)n > PENDING_CAPACITY) return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+    if (!s->pending && !(s->pending = malloc(PENDING_CAPACITY))) return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+    memcpy(s->pending, buf, (size_t)n);
+    s->pending_offset = off;
+    s->pending_length = (size_t)n;
+    return SQLITE_OK;
 }
 static int shim_truncate(sqlite3_file *f, sqlite3_int64 size) {
     int fault = fault_for(((shim_file *)f)->path);
     if (fault == NANOPAY_FAULT_DISK_FULL || fault == NANOPAY_FAULT_WRITE_ERROR) { atomic_fetch_add(&injected, 1); return SQLITE_IOERR_TRUNCATE; }
+    int rc = flush_pending((shim_file *)f);
+    if (rc != SQLITE_OK) return rc;
     return REAL(f)->pMethods->xTruncate(REAL(f), size);
 }
 static int shim_sync(sqlite3_file *f, int flags) {
     shim_file *s = (shim_file *)f;
+    int rc = flush_pending(s);
+    if (rc != SQLITE_OK) return rc;
     if (s->is_wal) {
         void (*hook)(void) = atomic_load(&wal_sync_hook);
         if (hook) hook();
@@ -93,18 +168,43 @@ static int shim_sync(sqlite3_file *f, int flags) {
     if (fault == NANOPAY_FAULT_FSYNC_ERROR || fault == NANOPAY_FAULT_WRITE_ERROR) { atomic_fetch_add(&injected, 1); return SQLITE_IOERR_FSYNC; }
     return REAL(f)->pMethods->xSync(REAL(f), flags);
 }
-static int shim_file_size(sqlite3_file *f, sqlite3_int64 *size) { return REAL(f)->pMethods->xFileSize(REAL(f), size); }
+static int shim_file_size(sqlite3_file *f, sqlite3_int64 *size) {
+    int rc = flush_pending((shim_file *)f);
+    if (rc != SQLITE_OK) return rc;
+    return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
 static int shim_lock(sqlite3_file *f, int level) { return REAL(f)->pMethods->xLock(REAL(f), level); }
 static int shim_unlock(sqlite3_file *f, int level) { return REAL(f)->pMethods->xUnlock(REAL(f), level); }
 static int shim_check_reserved(sqlite3_file *f, int *out) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out); }
-static int shim_file_control(sqlite3_file *f, int op, void *arg) { return REAL(f)->pMethods->xFileControl(REAL(f), op, arg); }
+static int shim_file_control(sqlite3_file *f, int op, void *arg) {
+    int rc = flush_pending((shim_file *)f);
+    if (rc != SQLITE_OK) return rc;
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
 static int shim_sector_size(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
 static int shim_device_characteristics(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
 static int shim_shm_map(sqlite3_file *f, int pg, int sz, int extend, void volatile **p) { return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, extend, p); }
-static int shim_shm_lock(sqlite3_file *f, int offset, int n, int flags) { return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags); }
-static void shim_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int shim_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
+    shim_file *s = (shim_file *)f;
+    if (s->wal) (void)flush_pending(s->wal);
+    return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+/* SQLite publishes a commit by writing the wal-index header around this barrier: the frames
+   must be in the file before readers on other connections can be told about them. A failed
+   flush here cannot be reported (the barrier returns nothing); it only happens when the commit
+   skipped its sync (synchronous below FULL, which the ledger refuses), and the write error
+   comes back on the next read, sync or size query of the WAL. */
+static void shim_shm_barrier(sqlite3_file *f) {
+    shim_file *s = (shim_file *)f;
+    if (s->wal) (void)flush_pending(s->wal);
+    REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
 static int shim_shm_unmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
-static int shim_fetch(sqlite3_file *f, sqlite3_int64 off, int amt, void **pp) { return REAL(f)->pMethods->xFetch(REAL(f), off, amt, pp); }
+static int shim_fetch(sqlite3_file *f, sqlite3_int64 off, int amt, void **pp) {
+    int rc = flush_pending((shim_file *)f);
+    if (rc != SQLITE_OK) return rc;
+    return REAL(f)->pMethods->xFetch(REAL(f), off, amt, pp);
+}
 static int shim_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p) { return REAL(f)->pMethods->xUnfetch(REAL(f), off, p); }
 
 static const sqlite3_io_methods shim_io_v3 = {
@@ -119,9 +219,27 @@ static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
     s->real = (sqlite3_file *)&s[1];
     s->path = name;
     s->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
+    s->pending = NULL;
+    s->pending_offset = 0;
+    s->pending_length = 0;
+    s->wal = s->db = s->next_db = NULL;
     int rc = default_vfs->xOpen(default_vfs, name, s->real, flags, out_flags);
     /* SQLite calls xClose only when pMethods is set; mirror the real file's state. */
     s->base.pMethods = s->real->pMethods ? &shim_io_v3 : NULL;
+    if (rc == SQLITE_OK && s->base.pMethods && name) {
+        pthread_mutex_lock(&registry_lock);
+        if (flags & SQLITE_OPEN_MAIN_DB) {
+            s->next_db = open_dbs;
+            open_dbs = s;
+        } else if (s->is_wal) {
+            /* The WAL's name lives in the same allocation as its database's name. */
+            const char *db_name = sqlite3_filename_database(name);
+            for (shim_file *d = open_dbs; d; d = d->next_db) {
+                if (d->path == db_name) { d->wal = s; s->db = d; break; }
+            }
+        }
+        pthread_mutex_unlock(&registry_lock);
+    }
     return rc;
 }
 

@@ -1,8 +1,10 @@
 #ifndef CNANOPAY_STORAGE_VFS_H
 #define CNANOPAY_STORAGE_VFS_H
 
-/// The ledger's SQLite VFS: the platform's default VFS ("unix") with two additions used to
-/// prove the ledger's behaviour on bad days, both inert unless armed:
+/// The ledger's SQLite VFS: the platform's default VFS ("unix") that writes a commit's WAL frames
+/// in one call instead of two per frame (held in memory until a sync, read, size query,
+/// truncate, close or the shm barrier publishing the commit), with two additions used to prove
+/// the ledger's behaviour on bad days, both inert unless armed:
 ///  - fault injection: writes and/or fsyncs of files under a path prefix fail (disk full, I/O
 ///    error, failed fsync), until cleared;
 ///  - a sync hook called just before the WAL is fsynced (the "written, not yet durable" commit
