@@ -36,8 +36,10 @@ final class WALCheckpointer: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in loop() }
-        thread.name = "nanopay-ledger-checkpointer"
+        let thread = Thread { [self] in
+            nameCurrentThread("np-checkpointer")
+            loop()
+        }
         thread.start()
     }
 

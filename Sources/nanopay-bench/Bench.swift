@@ -97,7 +97,7 @@ struct NanoPayBench: AsyncParsableCommand {
             }
 
             // Closed loop.
-            var cpu0 = server.cpuSeconds
+            var cpu0 = server.cpuSeconds, threads0 = server.cpuSecondsByThreadKind
             let closed = try LoadRun(requests: single).run(port: server.port, connections: concurrency, seconds: duration)
             var cpu = server.cpuSeconds - cpu0
             try Self.require(closed, "closed loop")
@@ -107,6 +107,7 @@ struct NanoPayBench: AsyncParsableCommand {
             log(String(format: "POST /verify (closed, %d conns): %.0f payments/s  p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  server CPU %.0f us/payment (%.2fx bare verify)",
                        concurrency, Double(closed.items) / closed.seconds, closed.latency.quantileMilliseconds(0.5),
                        closed.latency.quantileMilliseconds(0.99), closed.latency.quantileMilliseconds(0.999), perPayment, perPayment / (1e6 / bare)))
+            report["singleCPUByThread"] = Self.logThreadCPU(from: threads0, to: server.cpuSecondsByThreadKind, payments: closed.items, log: log)
 
             // Open loop at a fixed rate.
             let openRun = try LoadRun(requests: open).run(port: server.port, connections: concurrency, seconds: duration, ratePerSecond: rate)
@@ -121,6 +122,7 @@ struct NanoPayBench: AsyncParsableCommand {
 
             // Batch.
             cpu0 = server.cpuSeconds
+            threads0 = server.cpuSecondsByThreadKind
             let all200 = Array("\"status\":200".utf8)
             let batch = try LoadRun(requests: batches).run(port: server.port, connections: batchConcurrency, seconds: duration, itemsPerRequest: 256) { body in
                 Self.count(all200, in: body) == 256
@@ -132,6 +134,7 @@ struct NanoPayBench: AsyncParsableCommand {
             report["batch"] = Self.figures(batch, cpuMicrosPerPayment: batchPerPayment, bareMicros: 1e6 / bare)
             log(String(format: "POST /verify/batch (256 per request, %d conns): %.0f payments/s  server CPU %.0f us/payment (%.2fx bare verify)",
                        batchConcurrency, Double(batch.items) / batch.seconds, batchPerPayment, batchPerPayment / (1e6 / bare)))
+            report["batchCPUByThread"] = Self.logThreadCPU(from: threads0, to: server.cpuSecondsByThreadKind, payments: batch.items, log: log)
 
             report["peakRSSMiB"] = server.peakRSSMiB
             log(String(format: "nanopayd peak RSS: %.0f MiB", server.peakRSSMiB))
@@ -279,6 +282,17 @@ struct NanoPayBench: AsyncParsableCommand {
     static func require(_ r: LoadRun.Result, _ phase: String) throws {
         guard r.failures == 0 else { throw BenchError("\(phase): \(r.failures) of \(r.requests) requests failed; first: \(r.firstFailure ?? "?")") }
         guard r.items > 0 else { throw BenchError("\(phase): no request completed") }
+    }
+
+    /// Server CPU per payment split by thread kind: where the time goes, without a profiler.
+    static func logThreadCPU(from before: [String: Double], to after: [String: Double], payments: UInt64,
+                             log: (String) -> Void) -> [String: Double] {
+        var micros: [String: Double] = [:]
+        for (kind, seconds) in after { micros[kind] = (seconds - (before[kind] ?? 0)) / Double(max(payments, 1 as UInt64)) * 1e6 }
+        let labels = [("ledgerWriter", "ledger writer"), ("checkpointer", "checkpointer"),
+                      ("taskPoolAndOther", "task pool (handlers, verify, signing)"), ("eventLoops", "NIO event loops")]
+        log("  server CPU by thread, us/payment: " + labels.map { "\($0.1) \(Int((micros[$0.0] ?? 0).rounded()))" }.joined(separator: ", "))
+        return micros
     }
 
     static func figures(_ r: LoadRun.Result, cpuMicrosPerPayment: Double, bareMicros: Double) -> [String: Any] {

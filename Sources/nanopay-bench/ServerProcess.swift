@@ -40,6 +40,25 @@ final class ServerProcess {
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// CPU seconds consumed so far by each kind of server thread, from /proc/PID/task/*/stat.
+    /// The ledger names its two threads; NIO names its event loops; the rest is Swift's task
+    /// pool (request handling, signature checks, receipt signing) and anything else.
+    var cpuSecondsByThreadKind: [String: Double] {
+        let taskDirectory = "/proc/\(process.processIdentifier)/task"
+        var byKind: [String: Double] = [:]
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: taskDirectory)) ?? [] {
+            guard let stat = try? String(contentsOfFile: "\(taskDirectory)/\(task)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+            let name = stat[stat.index(after: open)..<close]
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+            let kind = name == "np-ledger-write" ? "ledgerWriter" : name == "np-checkpointer" ? "checkpointer"
+                : name.hasPrefix("NIO-") ? "eventLoops" : "taskPoolAndOther"
+            byKind[kind, default: 0] += ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+        }
+        return byKind
+    }
+
     /// Peak resident set size in MiB (VmHWM).
     var peakRSSMiB: Double {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
