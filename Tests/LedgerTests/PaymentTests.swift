@@ -125,8 +125,9 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
         }
     }
 
-    /// Migration 0002 rebuilds `payments` without its UNIQUE id indexes: a version-1 database
-    /// keeps every row, ends with exactly the three named indexes, and opens as version 2.
+    /// Migrations 0002 and 0003 rebuild `payments` (without its UNIQUE id indexes, then in row-id
+    /// order) and `receipts` (in row-id order): a version-1 database keeps every row, (payer,
+    /// nonce) and confirmation ids stay unique where they must, and it opens as version 3.
     @Test func version1PaymentsMigrateWithTheirRows() async throws {
         let f = try Fixture(); defer { f.close() }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -141,14 +142,17 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
             #expect(p.terminationStatus == 0)
             return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         }
-        _ = try python("c.executescript(open(sys.argv[2]).read()); c.execute('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)'); c.execute(\"INSERT INTO schema_migrations VALUES (1, '0001_init', 0)\"); c.execute(\"INSERT INTO payments VALUES \(row)\"); c.commit()")
+        _ = try python("c.executescript(open(sys.argv[2]).read()); c.execute('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)'); c.execute(\"INSERT INTO schema_migrations VALUES (1, '0001_init', 0)\"); c.execute(\"INSERT INTO payments VALUES \(row)\"); c.execute(\"INSERT INTO receipts VALUES ('c1', '0:aa', '{}', 1700000000000)\"); c.commit()")
         let ledger = try Ledger(.init(path: db, clock: f.clock, signer: f.enclave))
         ledger.close()
-        let after = try python("print(c.execute('SELECT MAX(version) FROM schema_migrations').fetchone()[0]); print(sorted(r[0] for r in c.execute(\"SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='payments'\"))); print(c.execute(\"SELECT payer, hex(nonce), payee, hex(amount), valid_before, hex(auth_digest), status, confirmation_id, approval_id, served, created_at FROM payments\").fetchall()); c.execute(\"INSERT INTO payments VALUES ('0:aa', x'03', '0:bb', x'00', 1, x'04', 'settled', 'c1', NULL, 0, 1)\"); c.commit()")
+        let after = try python("print(c.execute('SELECT MAX(version) FROM schema_migrations').fetchone()[0]); print(sorted(r[0] for r in c.execute(\"SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='payments'\"))); print(c.execute(\"SELECT payer, hex(nonce), payee, hex(amount), valid_before, hex(auth_digest), status, confirmation_id, approval_id, served, created_at FROM payments\").fetchall()); print(c.execute('SELECT confirmation_id, payer, body, created_at FROM receipts').fetchall()); cols = 'payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, served, created_at'; c.execute(\"INSERT INTO payments (%s) VALUES ('0:aa', x'03', '0:bb', x'00', 1, x'04', 'settled', 'c1', NULL, 0, 1)\" % cols); c.commit()\ntry:\n c.execute(\"INSERT INTO payments (%s) VALUES ('0:aa', x'01', '0:bb', x'00', 1, x'05', 'settled', 'c2', NULL, 0, 1)\" % cols); print('duplicate nonce accepted')\nexcept sqlite3.IntegrityError: print('duplicate nonce refused')\ntry:\n c.execute(\"INSERT INTO receipts (confirmation_id, payer, body, created_at) VALUES ('c1', '0:aa', '{}', 1)\"); print('duplicate receipt accepted')\nexcept sqlite3.IntegrityError: print('duplicate receipt refused')")
         #expect(after == """
-            2
-            ['payments_payee_time', 'payments_payer_time', 'payments_valid_before']
+            3
+            ['payments_payee_time', 'payments_payer_time', 'payments_valid_before', 'sqlite_autoindex_payments_1']
             [('0:aa', '01', '0:bb', '00000000000000000000000000000007', 1700000000, '02', 'settled', 'c1', None, 0, 1700000000000)]
+            [('c1', '0:aa', '{}', 1700000000000)]
+            duplicate nonce refused
+            duplicate receipt refused
 
             """)
     }
