@@ -92,7 +92,7 @@ public final class Ledger: @unchecked Sendable {
         // statement journal, which by default spills to a temporary file (two pwrites per page,
         // ~25 system calls per payment measured). In memory it is a memcpy.
         try db.execute("PRAGMA temp_store=MEMORY")
-        guard try db.scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else { throw LedgerError.pragmaNotInEffect("journal_mode=WAL") }
+        try db.requireWALMode()
         guard try db.scalarInt("PRAGMA synchronous") == 2 else { throw LedgerError.pragmaNotInEffect("synchronous=FULL") }
         return db
     }
@@ -296,4 +296,14 @@ struct DryRunRollback: Error {}
 /// Carries one op's result from the writer thread to its caller.
 final class ResultSlot<T>: @unchecked Sendable {
     var value: Result<T, NanoPayError>?
+}
+
+extension SQLiteConnection {
+    /// Reads the journal mode, which also makes a fresh connection read the database header
+    /// (until then it does not know it is in WAL mode), and refuses anything but WAL.
+    func requireWALMode() throws {
+        guard try scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else {
+            throw LedgerError.pragmaNotInEffect("journal_mode=WAL")
+        }
+    }
 }

@@ -81,12 +81,10 @@ final class WALCheckpointer: @unchecked Sendable {
 
     /// A fresh connection does not know the database is in WAL mode until it has read the
     /// header; until then `sqlite3_wal_checkpoint_v2` copies nothing and still answers
-    /// SQLITE_OK (with -1 frames). Asking for the journal mode reads it, and checks it.
+    /// SQLITE_OK (with -1 frames). `requireWALMode` reads it, and checks it.
     static func openConnection(_ path: String) throws -> SQLiteConnection {
         let db = try SQLiteConnection(path: path)
-        guard try db.scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else {
-            throw LedgerError.pragmaNotInEffect("journal_mode=WAL")
-        }
+        try db.requireWALMode()
         return db
     }
 

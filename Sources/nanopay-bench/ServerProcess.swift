@@ -32,12 +32,17 @@ final class ServerProcess {
 
     /// User + system CPU seconds consumed so far.
     var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
+        Self.readStat("/proc/\(process.processIdentifier)/stat")?.cpuSeconds ?? 0
+    }
+
+    /// The command name and user + system CPU seconds of a process's or thread's stat file.
+    private static func readStat(_ path: String) -> (name: Substring, cpuSeconds: Double)? {
+        guard let stat = try? String(contentsOfFile: path, encoding: .utf8),
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // After the command: state(0) ppid(1) ... utime(11) stime(12)
         let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
-        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (stat[stat.index(after: open)..<close], ticks / Double(sysconf(Int32(_SC_CLK_TCK))))
     }
 
     /// CPU seconds consumed so far by each kind of server thread, from /proc/PID/task/*/stat.
@@ -47,14 +52,10 @@ final class ServerProcess {
         let taskDirectory = "/proc/\(process.processIdentifier)/task"
         var byKind: [String: Double] = [:]
         for task in (try? FileManager.default.contentsOfDirectory(atPath: taskDirectory)) ?? [] {
-            guard let stat = try? String(contentsOfFile: "\(taskDirectory)/\(task)/stat", encoding: .utf8),
-                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
-            let name = stat[stat.index(after: open)..<close]
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+            guard let (name, seconds) = Self.readStat("\(taskDirectory)/\(task)/stat") else { continue }
             let kind = name == "np-ledger-write" ? "ledgerWriter" : name == "np-checkpointer" ? "checkpointer"
                 : name.hasPrefix("NIO-") ? "eventLoops" : "taskPoolAndOther"
-            byKind[kind, default: 0] += ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+            byKind[kind, default: 0] += seconds
         }
         return byKind
     }
