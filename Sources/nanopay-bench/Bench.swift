@@ -255,6 +255,7 @@ struct NanoPayBench: AsyncParsableCommand {
             return PaymentRequest(authorization: a, digest: a.digest(domain: nil), verifiedPublicKey: p.keys.publicKey)
         }
         let counter = Counter()
+        let threadCPUBefore = ServerProcess.cpuSecondsByThreadKind(of: "self")
         let deadline = Date().addingTimeInterval(duration)
         let start = Date()
         try await withThrowingTaskGroup(of: Int.self) { group in
@@ -273,7 +274,12 @@ struct NanoPayBench: AsyncParsableCommand {
             counter.done = total
         }
         let rate = Double(counter.done) / Date().timeIntervalSince(start)
-        log(String(format: "  (mean commit batch %.1f payments)", ledger.meanBatchSize))
+        let threadCPUAfter = ServerProcess.cpuSecondsByThreadKind(of: "self")
+        let writerMicros = ["ledgerWriter", "checkpointer"].map { kind in
+            ((threadCPUAfter[kind] ?? 0) - (threadCPUBefore[kind] ?? 0)) / Double(max(counter.done, 1)) * 1e6
+        }
+        log(String(format: "  (mean commit batch %.1f payments; CPU per payment: ledger writer %.1f us, checkpointer %.1f us)",
+                   ledger.meanBatchSize, writerMicros[0], writerMicros[1]))
         return rate
     }
 

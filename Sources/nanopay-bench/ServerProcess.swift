@@ -48,11 +48,14 @@ final class ServerProcess {
     /// CPU seconds consumed so far by each kind of server thread, from /proc/PID/task/*/stat.
     /// The ledger names its two threads; NIO names its event loops; the rest is Swift's task
     /// pool (request handling, signature checks, receipt signing) and anything else.
-    var cpuSecondsByThreadKind: [String: Double] {
-        let taskDirectory = "/proc/\(process.processIdentifier)/task"
+    var cpuSecondsByThreadKind: [String: Double] { Self.cpuSecondsByThreadKind(of: String(process.processIdentifier)) }
+
+    /// The same for any process: a pid, or "self" for the bench's own ledger-alone phase.
+    static func cpuSecondsByThreadKind(of pid: String) -> [String: Double] {
+        let taskDirectory = "/proc/\(pid)/task"
         var byKind: [String: Double] = [:]
         for task in (try? FileManager.default.contentsOfDirectory(atPath: taskDirectory)) ?? [] {
-            guard let (name, seconds) = Self.readStat("\(taskDirectory)/\(task)/stat") else { continue }
+            guard let (name, seconds) = readStat("\(taskDirectory)/\(task)/stat") else { continue }
             let kind = name == "np-ledger-write" ? "ledgerWriter" : name == "np-checkpointer" ? "checkpointer"
                 : name.hasPrefix("NIO-") ? "eventLoops" : "taskPoolAndOther"
             byKind[kind, default: 0] += seconds
