@@ -261,6 +261,11 @@ static pthread_once_t register_once = PTHREAD_ONCE_INIT;
 static int register_rc = SQLITE_ERROR;
 
 static void do_register(void) {
+    /* Before SQLite initializes (sqlite3_vfs_find does): no global memory statistics. With them
+       on, every sqlite3_malloc and free takes a process-wide mutex, a few percent of the ledger
+       writer's time; nothing reads the statistics. SQLITE_MISUSE if SQLite was already
+       initialized by someone else: then the defaults simply stay. */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     default_vfs = sqlite3_vfs_find(NULL);
     if (!default_vfs || default_vfs->iVersion < 2) { register_rc = SQLITE_ERROR; return; }
     memset(&shim_vfs, 0, sizeof shim_vfs);

@@ -81,7 +81,7 @@ extension Ledger {
             let h = try db.statement("SELECT payer, amount FROM approvals WHERE status = 'pending'")
             while try h.step() { pendingByPayer[h.text(0) ?? "", default: .zero] = pendingByPayer[h.text(0) ?? "", default: .zero].adding(amount(h, 1)) ?? .max }
             let hb = try db.statement("SELECT address, held FROM accounts WHERE held != ?")
-            hb.bind(1, Amount.zero.bigEndianBytes)
+            hb.bind(1, Amount.zero)
             var heldByAccount: [String: Amount] = [:]
             while try hb.step() { heldByAccount[hb.text(0) ?? ""] = amount(hb, 1) }
             if heldByAccount != pendingByPayer.filter({ $0.value != .zero }) {

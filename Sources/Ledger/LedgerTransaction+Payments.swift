@@ -95,7 +95,7 @@ extension LedgerTransaction {
             let expiresAt = min(nowMilliseconds + configuration.approvalTimeoutSeconds * 1000, auth.validBefore.multipliedReportingOverflow(by: 1000).partialValue)
             try transfer("hold", debit: payer, credit: payee, amount: auth.amount, reference: approvalId)
             try db.statement("INSERT INTO approvals (id, payer, nonce, payee, amount, status, reason, requested_at, expires_at) VALUES (?,?,?,?,?,'pending',?,?,?)")
-                .bind(1, approvalId).bind(2, payer).bind(3, auth.nonce).bind(4, payee).bind(5, auth.amount.bigEndianBytes)
+                .bind(1, approvalId).bind(2, payer).bind(3, auth.nonce).bind(4, payee).bind(5, auth.amount)
                 .bind(6, holdReasons.joined(separator: "; ")).bind(7, now).bind(8, Int64(expiresAt)).run()
             try insertPayment(auth, digest: request.digest, status: "held", confirmationId: nil, approvalId: approvalId)
             totals.paymentsHeld += 1
@@ -146,7 +146,7 @@ extension LedgerTransaction {
 
     func insertPayment(_ auth: PaymentAuthorization, digest: [UInt8], status: String, confirmationId: String?, approvalId: String?) throws {
         try db.statement("INSERT INTO payments (payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
-            .bind(1, auth.from.raw).bind(2, auth.nonce).bind(3, auth.to.raw).bind(4, auth.amount.bigEndianBytes)
+            .bind(1, auth.from.raw).bind(2, auth.nonce).bind(3, auth.to.raw).bind(4, auth.amount)
             .bind(5, Int64(clamping: auth.validBefore)).bind(6, digest).bind(7, status).bind(8, confirmationId).bind(9, approvalId).bind(10, now).run()
     }
 

@@ -43,15 +43,15 @@ public final class LedgerTransaction: @unchecked Sendable {
         let b = row.balance
         if row.isNew {
             try db.statement("INSERT INTO accounts (address, public_key, available, held, total_deposited, total_spent, total_received, total_withdrawn, created_at) VALUES (?,?,?,?,?,?,?,?,?)")
-                .bind(1, row.address).bind(2, row.publicKey).bind(3, b.available.bigEndianBytes).bind(4, b.held.bigEndianBytes)
-                .bind(5, b.totalDeposited.bigEndianBytes).bind(6, b.totalSpent.bigEndianBytes).bind(7, b.totalReceived.bigEndianBytes)
-                .bind(8, b.totalWithdrawn.bigEndianBytes).bind(9, now).run()
+                .bind(1, row.address).bind(2, row.publicKey).bind(3, b.available).bind(4, b.held)
+                .bind(5, b.totalDeposited).bind(6, b.totalSpent).bind(7, b.totalReceived)
+                .bind(8, b.totalWithdrawn).bind(9, now).run()
             totals.accounts += 1
         } else {
             try db.statement("UPDATE accounts SET public_key = ?, available = ?, held = ?, total_deposited = ?, total_spent = ?, total_received = ?, total_withdrawn = ? WHERE address = ?")
-                .bind(1, row.publicKey).bind(2, b.available.bigEndianBytes).bind(3, b.held.bigEndianBytes)
-                .bind(4, b.totalDeposited.bigEndianBytes).bind(5, b.totalSpent.bigEndianBytes).bind(6, b.totalReceived.bigEndianBytes)
-                .bind(7, b.totalWithdrawn.bigEndianBytes).bind(8, row.address).run()
+                .bind(1, row.publicKey).bind(2, b.available).bind(3, b.held)
+                .bind(4, b.totalDeposited).bind(5, b.totalSpent).bind(6, b.totalReceived)
+                .bind(7, b.totalWithdrawn).bind(8, row.address).run()
         }
     }
 
@@ -59,7 +59,7 @@ public final class LedgerTransaction: @unchecked Sendable {
     @discardableResult
     func transfer(_ kind: String, debit: String?, credit: String?, amount: Amount, reference: String?) throws -> Int64 {
         try db.statement("INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES (?,?,?,?,?,?)")
-            .bind(1, kind).bind(2, debit).bind(3, credit).bind(4, amount.bigEndianBytes).bind(5, reference).bind(6, now).run()
+            .bind(1, kind).bind(2, debit).bind(3, credit).bind(4, amount).bind(5, reference).bind(6, now).run()
         return sqlite3LastInsertRowid()
     }
 
@@ -99,13 +99,13 @@ public final class LedgerTransaction: @unchecked Sendable {
                                 Amount(UInt128(t.paymentsExpired)), t.volume, t.deposited, t.withdrawn]
         let s = try db.statement("INSERT INTO totals (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
         for (name, value) in zip(Self.totalNames, values) {
-            try s.bind(1, name).bind(2, value.bigEndianBytes).run()
+            try s.bind(1, name).bind(2, value).run()
         }
     }
 }
 
 func amount(_ s: Statement, _ column: Int32) -> Amount {
-    guard let bytes = s.blob(column), let a = Amount(bigEndianBytes: bytes) else {
+    guard let a = s.amount(column) else {
         // Amounts are written only through Amount.bigEndianBytes; anything else is corruption.
         preconditionFailure("corrupt amount in column \(column)")
     }

@@ -1,4 +1,5 @@
 import CSQLite
+import NanoPayCore
 
 /// A failure from SQLite. `isStorageFault` marks errors of the medium (full disk, I/O, a
 /// read-only or vanished file) as opposed to bugs such as a bad statement.
@@ -111,6 +112,13 @@ final class Statement {
         return self
     }
 
+    /// Binds an amount as its 16 big-endian bytes, without an intermediate array.
+    @discardableResult
+    func bind(_ index: Int32, _ value: Amount) -> Statement {
+        value.withBigEndianBytes { _ = sqlite3_bind_blob(pointer, index, $0.baseAddress, 16, csqlite_transient()) }
+        return self
+    }
+
     @discardableResult
     func bind(_ index: Int32, _ value: Int64?) -> Statement {
         if let value { sqlite3_bind_int64(pointer, index, value) } else { sqlite3_bind_null(pointer, index) }
@@ -141,6 +149,12 @@ final class Statement {
     func text(_ column: Int32) -> String? {
         guard let p = sqlite3_column_text(pointer, column) else { return nil }
         return String(cString: p)
+    }
+    /// An amount column (16 big-endian bytes) read in place; nil for NULL or any other length.
+    func amount(_ column: Int32) -> Amount? {
+        let n = Int(sqlite3_column_bytes(pointer, column))
+        guard n == 16, let p = sqlite3_column_blob(pointer, column) else { return nil }
+        return Amount(bigEndianBytes: UnsafeRawBufferPointer(start: p, count: n))
     }
     func blob(_ column: Int32) -> [UInt8]? {
         if isNull(column) { return nil }

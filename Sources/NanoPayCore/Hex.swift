@@ -1,17 +1,21 @@
 /// Lowercase hexadecimal encoding and strict decoding.
 public enum Hex {
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    /// Encodes bytes as lowercase hex.
+    /// Encodes bytes as lowercase hex. Inlinable so callers in other modules get a specialized
+    /// loop: receipts and confirmation ids hex-encode several fields on the ledger's writer thread.
+    @inlinable
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         var out = [UInt8]()
         out.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
+            out.append(digit(byte >> 4))
+            out.append(digit(byte & 0x0f))
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// The lowercase hex digit of a nibble.
+    @inlinable
+    static func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 0x30 + nibble : 0x57 + nibble }
 
     /// Decodes hex (either case). Returns nil for odd length or a non-hex character.
     /// `byteCount`, when given, is the exact length required.

@@ -7,12 +7,20 @@
 public struct TONAddress: Hashable, Sendable, CustomStringConvertible {
     public let workchain: Int32
     public let hash: [UInt8]
+    /// Canonical raw form: `workchain:lowercase-hex`. Computed once: it is the ledger's key and
+    /// is read several times per payment.
+    public let raw: String
 
     public init(workchain: Int32, hash: [UInt8]) {
         precondition(hash.count == 32, "TON account hash is 32 bytes")
         self.workchain = workchain
         self.hash = hash
+        self.raw = "\(workchain):\(Hex.encode(hash))"
     }
+
+    // Equality and hashing over the address itself; `raw` is derived from it.
+    public static func == (lhs: TONAddress, rhs: TONAddress) -> Bool { lhs.workchain == rhs.workchain && lhs.hash == rhs.hash }
+    public func hash(into hasher: inout Hasher) { hasher.combine(workchain); hasher.combine(hash) }
 
     /// Why a string is not a TON address.
     public enum ParseError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -67,8 +75,6 @@ public struct TONAddress: Hashable, Sendable, CustomStringConvertible {
         self.init(workchain: Int32(Int8(bitPattern: bytes[1])), hash: Array(bytes[2..<34]))
     }
 
-    /// Canonical raw form: `workchain:lowercase-hex`.
-    public var raw: String { "\(workchain):\(Hex.encode(hash))" }
     public var description: String { raw }
 
     /// The 48-character user-friendly form (base64url). Only for workchains that fit a byte.

@@ -1,3 +1,4 @@
+import Foundation
 import NanoPayCore
 import Testing
 
@@ -18,6 +19,25 @@ import Testing
         #expect(try Amount(parsing: "18446744073709551616").value == UInt128(1) << 64)
         #expect(try Amount(parsing: "340282366920938463463374607431768211455") == .max)
         #expect(Amount.max.description == "340282366920938463463374607431768211455")
+    }
+
+    /// The storage and signed-message encoding, byte for byte, both ways (the ledger reads it in
+    /// place from SQLite and binds it without an array).
+    @Test func bigEndianBytesAreExact() {
+        let a = Amount(UInt128(0x0102_0304_0506_0708) << 64 | 0x090a_0b0c_0d0e_0f10)
+        #expect(a.bigEndianBytes == Array(1...16))
+        #expect(a.withBigEndianBytes { Array($0) } == Array(1...16))
+        #expect(Amount(bigEndianBytes: Array(1...16) as [UInt8]) == a)
+        #expect(Amount(bigEndianBytes: [UInt8](repeating: 0xff, count: 16)) == .max)
+        #expect(Amount(bigEndianBytes: [UInt8](repeating: 0, count: 15)) == nil)
+        #expect(Amount(bigEndianBytes: [UInt8](repeating: 0, count: 17)) == nil)
+        #expect(Amount(1).bigEndianBytes == [UInt8](repeating: 0, count: 15) + [1])
+    }
+
+    @Test func hexEncodesEveryByteInLowercase() {
+        let bytes = (0...255).map { UInt8($0) }
+        #expect(Hex.encode(bytes) == bytes.map { String(format: "%02x", $0) }.joined())
+        #expect(Hex.decode(Hex.encode(bytes)) == bytes)
     }
 
     @Test func arithmeticReportsOverflow() {
