@@ -20,24 +20,37 @@ public enum Hex {
     /// Decodes hex (either case). Returns nil for odd length or a non-hex character.
     /// `byteCount`, when given, is the exact length required.
     public static func decode(_ text: String, byteCount: Int? = nil) -> [UInt8]? {
-        let utf8 = text.utf8
-        guard utf8.count % 2 == 0 else { return nil }
-        if let byteCount, utf8.count != byteCount * 2 { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(utf8.count / 2)
-        var high: UInt8 = 0
-        var isHigh = true
-        for c in utf8 {
-            let v: UInt8
-            switch c {
-            case 0x30...0x39: v = c - 0x30
-            case 0x61...0x66: v = c - 0x61 + 10
-            case 0x41...0x46: v = c - 0x41 + 10
-            default: return nil
+        decode(utf8: text.utf8, byteCount: byteCount)
+    }
+
+    /// The same over UTF-8 code units (a substring's, without copying it into a String first).
+    /// Signatures, nonces and addresses of every request pass through here.
+    @inlinable
+    public static func decode(utf8: some Collection<UInt8>, byteCount: Int? = nil) -> [UInt8]? {
+        let count = utf8.count
+        guard count % 2 == 0 else { return nil }
+        if let byteCount, count != byteCount * 2 { return nil }
+        var valid = true
+        let out = [UInt8](unsafeUninitializedCapacity: count / 2) { buffer, initialized in
+            var i = 0, high: UInt8 = 0, isHigh = true
+            for c in utf8 {
+                guard let v = nibble(c) else { valid = false; break }
+                if isHigh { high = v } else { buffer[i] = high << 4 | v; i += 1 }
+                isHigh.toggle()
             }
-            if isHigh { high = v } else { out.append(high << 4 | v) }
-            isHigh.toggle()
+            initialized = i
         }
-        return out
+        return valid ? out : nil
+    }
+
+    /// The value of one hex digit (either case).
+    @inlinable
+    static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
+        }
     }
 }

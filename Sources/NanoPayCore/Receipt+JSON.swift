@@ -4,23 +4,28 @@
 /// (tested in `ReceiptJSONTests`).
 extension Receipt {
     public func canonicalJSON() -> String {
-        var out = "{\"amount\":\""
-        out.reserveCapacity(720)
-        out += amount.description
-        out += "\",\"asset\":"; JSONText.appendQuoted(asset, to: &out)
-        out += ",\"authorizationDigest\":"; JSONText.appendQuoted(authorizationDigest, to: &out)
-        out += ",\"confirmationId\":"; JSONText.appendQuoted(confirmationId, to: &out)
-        out += ",\"confirmedAt\":" + String(confirmedAt)
-        out += ",\"enclavePublicKey\":"; JSONText.appendQuoted(enclavePublicKey, to: &out)
-        out += ",\"from\":"; JSONText.appendQuoted(from, to: &out)
-        out += ",\"network\":"; JSONText.appendQuoted(network, to: &out)
-        out += ",\"nonce\":"; JSONText.appendQuoted(nonce, to: &out)
-        out += ",\"remainingBalance\":\"" + remainingBalance.description + "\""
-        out += ",\"signature\":"; JSONText.appendQuoted(signature, to: &out)
-        out += ",\"to\":"; JSONText.appendQuoted(to, to: &out)
-        out += ",\"validBefore\":" + String(validBefore)
-        out += ",\"version\":" + String(version) + "}"
-        return out
+        var w = JSONWriter(capacity: 720)
+        writeCanonicalJSON(to: &w)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    /// Appends the receipt object to `w` (inside a larger answer, without a String in between).
+    public func writeCanonicalJSON(to w: inout JSONWriter) {
+        w.raw("{\"amount\":"); w.quoted(amount)
+        w.raw(",\"asset\":"); w.quoted(asset)
+        w.raw(",\"authorizationDigest\":"); w.quoted(authorizationDigest)
+        w.raw(",\"confirmationId\":"); w.quoted(confirmationId)
+        w.raw(",\"confirmedAt\":"); w.decimal(confirmedAt)
+        w.raw(",\"enclavePublicKey\":"); w.quoted(enclavePublicKey)
+        w.raw(",\"from\":"); w.quoted(from)
+        w.raw(",\"network\":"); w.quoted(network)
+        w.raw(",\"nonce\":"); w.quoted(nonce)
+        w.raw(",\"remainingBalance\":"); w.quoted(remainingBalance)
+        w.raw(",\"signature\":"); w.quoted(signature)
+        w.raw(",\"to\":"); w.quoted(to)
+        w.raw(",\"validBefore\":"); w.decimal(validBefore)
+        w.raw(",\"version\":"); w.integer(version)
+        w.raw("}")
     }
 
     /// A copy signed by `signer`. Ed25519 signatures are deterministic (RFC 8032), so a receipt
@@ -30,40 +35,5 @@ extension Receipt {
         var copy = self
         copy.signature = Hex.encode(signer.sign(receiptBytes: bytes))
         return copy
-    }
-}
-
-/// JSON string literals.
-public enum JSONText {
-    public static func appendQuoted(_ s: String, to out: inout String) {
-        out += "\""
-        var plain = true
-        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5c { plain = false; break }
-        if plain {
-            out += s
-        } else {
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case "\u{08}": out += "\\b"
-                case "\u{0C}": out += "\\f"
-                case _ where scalar.value < 0x20:
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
-
-    public static func quoted(_ s: String) -> String {
-        var out = ""
-        appendQuoted(s, to: &out)
-        return out
     }
 }

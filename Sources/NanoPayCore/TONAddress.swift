@@ -12,10 +12,14 @@ public struct TONAddress: Hashable, Sendable, CustomStringConvertible {
     public let raw: String
 
     public init(workchain: Int32, hash: [UInt8]) {
+        self.init(workchain: workchain, hash: hash, raw: "\(workchain):\(Hex.encode(hash))")
+    }
+
+    private init(workchain: Int32, hash: [UInt8], raw: String) {
         precondition(hash.count == 32, "TON account hash is 32 bytes")
         self.workchain = workchain
         self.hash = hash
-        self.raw = "\(workchain):\(Hex.encode(hash))"
+        self.raw = raw
     }
 
     // Equality and hashing over the address itself; `raw` is derived from it.
@@ -46,21 +50,31 @@ public struct TONAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Parses `workchain:hex` over the UTF-8 bytes (every payment parses two addresses). Text
+    /// already in canonical form (lowercase hex) becomes `raw` as is.
     private init(raw text: String) throws(ParseError) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { throw .malformed("expected workchain:hex") }
-        let wcText = parts[0]
-        guard !wcText.isEmpty, wcText.utf8.count <= 11 else { throw .malformed("bad workchain") }
-        let digits = wcText.first == "-" ? wcText.dropFirst() : wcText[...]
-        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+        let utf8 = text.utf8
+        guard let colon = utf8.firstIndex(of: 0x3a), !utf8[utf8.index(after: colon)...].contains(0x3a) else {
+            throw .malformed("expected workchain:hex")
+        }
+        let wcText = utf8[..<colon], hexText = utf8[utf8.index(after: colon)...]
+        guard !wcText.isEmpty, wcText.count <= 11 else { throw .malformed("bad workchain") }
+        let negative = wcText.first == 0x2d // '-'
+        let digits = negative ? wcText.dropFirst() : wcText
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
             throw .malformed("workchain must be a decimal integer")
         }
-        guard digits.count == 1 || digits.first != "0" else { throw .malformed("workchain has leading zeros") }
-        guard let wc = Int32(wcText), !(wc == 0 && wcText.first == "-") else { throw .malformed("workchain out of range") }
-        guard let hash = Hex.decode(String(parts[1]), byteCount: 32) else {
+        guard digits.count == 1 || digits.first != 0x30 else { throw .malformed("workchain has leading zeros") }
+        var magnitude: Int64 = 0
+        for d in digits { magnitude = magnitude * 10 + Int64(d - 0x30) } // at most 11 digits: no overflow
+        guard let wc = Int32(exactly: negative ? -magnitude : magnitude), !(wc == 0 && negative) else {
+            throw .malformed("workchain out of range")
+        }
+        guard let hash = Hex.decode(utf8: hexText, byteCount: 32) else {
             throw .malformed("account hash must be 64 hex characters")
         }
-        self.init(workchain: wc, hash: hash)
+        let canonical = !hexText.contains(where: { $0 >= 0x41 && $0 <= 0x46 })
+        self.init(workchain: wc, hash: hash, raw: canonical ? text : "\(wc):\(Hex.encode(hash))")
     }
 
     private init(friendly text: String) throws(ParseError) {

@@ -11,14 +11,19 @@ struct VerifySuccessBody: Encodable {
 
     /// The body of every successful `/verify`, written by hand: it is the hot path's answer, and
     /// this is byte-for-byte what the sorted `JSONEncoder` writes (`VerifyContractTests`).
-    var json: String {
-        var out = "{\"confirmationId\":"
-        JSONText.appendQuoted(confirmationId, to: &out)
-        out += ",\"receipt\":" + receipt.canonicalJSON()
-        out += ",\"remainingBalance\":\"" + remainingBalance.description + "\""
-        out += ",\"replayed\":" + (replayed ? "true" : "false")
-        out += ",\"success\":" + (success ? "true" : "false") + "}"
-        return out
+    var json: [UInt8] {
+        var w = JSONWriter(capacity: 1_024)
+        write(to: &w)
+        return w.bytes
+    }
+
+    func write(to w: inout JSONWriter) {
+        w.raw("{\"confirmationId\":"); w.quoted(confirmationId)
+        w.raw(",\"receipt\":"); receipt.writeCanonicalJSON(to: &w)
+        w.raw(",\"remainingBalance\":"); w.quoted(remainingBalance)
+        w.raw(",\"replayed\":"); w.bool(replayed)
+        w.raw(",\"success\":"); w.bool(success)
+        w.raw("}")
     }
 }
 

@@ -118,31 +118,36 @@ struct Routes: Sendable {
             let decoded = try RequestDecoding.verifyBatch(data, itemsMax: service.configuration.batchItemsMax)
             let valid = decoded.compactMap { try? $0.get() }
             var outcomes = await service.verifyBatch(valid).makeIterator()
-            var parts: [String] = []
-            for d in decoded {
+            var w = JSONWriter(capacity: 1_100 * decoded.count + 16)
+            w.raw("{\"results\":[")
+            for (i, d) in decoded.enumerated() {
                 let result: Result<PaymentOutcome, NanoPayError>
                 switch d {
                 case .failure(let e): result = .failure(e)
                 case .success: result = outcomes.next()!
                 }
                 let (status, body, _) = Self.answer(for: result)
-                parts.append("{\"status\":\(status.code),\"body\":" + String(decoding: body, as: UTF8.self) + "}")
+                if i > 0 { w.raw(",") }
+                w.raw("{\"status\":"); w.decimal(UInt64(status.code))
+                w.raw(",\"body\":"); w.raw(bytes: body)
+                w.raw("}")
             }
-            return JSONResponse.raw("{\"results\":[" + parts.joined(separator: ",") + "]}")
+            w.raw("]}")
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
         }
     }
 
     /// Status and JSON body of a verify answer, shared by `/verify` and each `/verify/batch` item.
-    static func answer(for result: Result<PaymentOutcome, NanoPayError>) -> (status: HTTPResponse.Status, body: Data, retryAfter: UInt64?) {
+    static func answer(for result: Result<PaymentOutcome, NanoPayError>) -> (status: HTTPResponse.Status, body: [UInt8], retryAfter: UInt64?) {
         switch result {
         case .success(.settled(let receipt, let replayed)):
-            return (.ok, Data(VerifySuccessBody(confirmationId: receipt.confirmationId, remainingBalance: receipt.remainingBalance,
-                                                replayed: replayed, receipt: receipt).json.utf8), nil)
+            return (.ok, VerifySuccessBody(confirmationId: receipt.confirmationId, remainingBalance: receipt.remainingBalance,
+                                           replayed: replayed, receipt: receipt).json, nil)
         case .success(.held(let id, let expiresAt)):
-            return (.accepted, JSONResponse.encode(ApprovalRequiredBody(approvalId: id, expiresAt: expiresAt / 1000)), nil)
+            return (.accepted, Array(JSONResponse.encode(ApprovalRequiredBody(approvalId: id, expiresAt: expiresAt / 1000))), nil)
         case .failure(let error):
-            return (HTTPStatusMap.status(for: error.code), JSONResponse.encode(JSONResponse.ErrorBody(error: error.code.rawValue, message: error.message,
-                                                                                   retryAfterSeconds: error.retryAfterSeconds)), error.retryAfterSeconds)
+            return (HTTPStatusMap.status(for: error.code), Array(JSONResponse.encode(JSONResponse.ErrorBody(error: error.code.rawValue, message: error.message,
+                                                                                         retryAfterSeconds: error.retryAfterSeconds))), error.retryAfterSeconds)
         }
     }
 

@@ -84,8 +84,25 @@ import Testing
         chars[10] = chars[10] == "A" ? "B" : "A"
         #expect(throws: TONAddress.ParseError.self) { try TONAddress(parsing: String(chars)) }
         for bad in ["", "0:", "0:zz", "x:" + String(repeating: "00", count: 32), "00:" + String(repeating: "00", count: 32),
-                    "-0:" + String(repeating: "00", count: 32), "0:" + String(repeating: "00", count: 31), "abc", String(good.dropLast())] {
+                    "-0:" + String(repeating: "00", count: 32), "0:" + String(repeating: "00", count: 31), "abc", String(good.dropLast()),
+                    "0:" + String(repeating: "00", count: 32) + ":", "0::" + String(repeating: "00", count: 32), "+1:" + String(repeating: "00", count: 32),
+                    "2147483648:" + String(repeating: "00", count: 32), "-2147483649:" + String(repeating: "00", count: 32),
+                    "0:" + String(repeating: "0g", count: 32), "0:" + String(repeating: "00", count: 33)] {
             #expect(throws: TONAddress.ParseError.self) { try TONAddress(parsing: bad) }
+        }
+    }
+
+    /// Whatever the spelling, `raw` is the canonical form built from the parsed fields.
+    @Test func rawIsCanonicalForEverySpelling() throws {
+        let hash = (0..<32).map { UInt8(truncatingIfNeeded: $0 * 7 + 0xa0) }
+        for wc: Int32 in [0, -1, 7, 2_147_483_647, -2_147_483_648] {
+            let canonical = TONAddress(workchain: wc, hash: hash)
+            #expect(canonical.raw == "\(wc):" + hash.map { String(format: "%02x", $0) }.joined())
+            for spelling in [canonical.raw, canonical.raw.uppercased(), String(wc) + ":" + Hex.encode(hash).uppercased()] {
+                let parsed = try TONAddress(parsing: spelling)
+                #expect(parsed == canonical)
+                #expect(parsed.raw == canonical.raw)
+            }
         }
     }
 }

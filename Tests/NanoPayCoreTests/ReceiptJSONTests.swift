@@ -19,10 +19,13 @@ import Testing
         #expect(r.canonicalJSON() == String(decoding: try encoder.encode(r), as: UTF8.self))
     }
 
-    @Test(arguments: ["quote\"d", "back\\slash", "new\nline\ttab", "\u{01}ctl\u{1f}", "ünïcødé 💸", "/slash/"])
+    @Test(arguments: ["quote\"d", "back\\slash", "new\nline\ttab", "\u{01}ctl\u{1f}", "ünïcødé 💸", "/slash/", "\u{08}\u{0c}\r\u{7f}", ""])
     func oddStringsRoundTrip(_ text: String) throws {
         let r = Self.receipt(network: text, asset: text)
         let back = try JSONDecoder().decode(Receipt.self, from: Data(r.canonicalJSON().utf8))
         #expect(back == r)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        #expect(r.canonicalJSON() == String(decoding: try encoder.encode(r), as: UTF8.self))
     }
 }
