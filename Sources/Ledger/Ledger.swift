@@ -30,9 +30,9 @@ public final class Ledger: @unchecked Sendable {
         /// the step. Only crash tests set it (nanopayd's `NANOPAY_TEST_CRASH_AT`); it runs on the
         /// writer thread and must not block.
         public var commitHook: (@Sendable (CommitPoint) -> Void)?
-        /// WAL size (pages) at which the background thread checkpoints, and at which the writer
-        /// checkpoints inline so the WAL can start over (see `WALCheckpointer`).
-        public var walCheckpointPages: (background: Int32, inline: Int32) = (4_096, 32_768)
+        /// WAL growth (pages) after which the background thread checkpoints, and WAL size at
+        /// which the writer checkpoints inline so the WAL can start over (see `WALCheckpointer`).
+        public var walCheckpointPages: (background: Int32, inline: Int32) = (64, 32_768)
 
         public init(path: String, clock: any NanoClock, signer: any ReceiptSigner, network: String = "tvm:-239",
                     asset: String = "USDT", approvalTimeoutSeconds: UInt64 = 300, batchSizeMax: Int = 512,
@@ -273,6 +273,10 @@ public final class Ledger: @unchecked Sendable {
     public var checkpointFailures: Int { checkpointer.failures }
     /// WAL frames the background checkpointer has copied into the database file.
     public var backgroundCheckpointFrames: Int { checkpointer.backgroundFramesCopied }
+    /// WAL frames (pages) the writer has written: the ledger's write volume, in pages.
+    public var walFramesWritten: Int { checkpointer.framesWritten }
+    /// Times the writer asked the background checkpointer to run.
+    public var backgroundCheckpointRequests: Int { checkpointer.requests }
     /// Mean ops per committed transaction so far.
     public var meanBatchSize: Double {
         let b = batches.load(ordering: .relaxed)

@@ -278,8 +278,8 @@ struct NanoPayBench: AsyncParsableCommand {
         let writerMicros = ["ledgerWriter", "checkpointer"].map { kind in
             ((threadCPUAfter[kind] ?? 0) - (threadCPUBefore[kind] ?? 0)) / Double(max(counter.done, 1)) * 1e6
         }
-        log(String(format: "  (mean commit batch %.1f payments; CPU per payment: ledger writer %.1f us, checkpointer %.1f us)",
-                   ledger.meanBatchSize, writerMicros[0], writerMicros[1]))
+        log(String(format: "  (mean commit batch %.1f payments; CPU per payment: ledger writer %.1f us, checkpointer %.1f us; WAL frames written per payment %.2f)",
+                   ledger.meanBatchSize, writerMicros[0], writerMicros[1], Double(ledger.walFramesWritten) / Double(max(counter.done, 1))))
         return rate
     }
 

@@ -127,4 +127,25 @@ import Testing
         #expect(ledger.backgroundCheckpointFrames > 0, "the background checkpointer copied no frames")
         #expect(ledger.checkpointFailures == 0)
     }
+
+    /// The background checkpointer is woken once per `background` pages of WAL growth, not after
+    /// every commit: hot pages written by many commits are then copied once per step.
+    @Test func checkpointsAreRequestedOncePerStep() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let path = f.directory.path + "/step.sqlite"
+        var configuration = Ledger.Configuration(path: path, clock: f.clock, signer: f.enclave)
+        configuration.walCheckpointPages = (16, 1_000_000) // the writer never checkpoints inline
+        let ledger = try Ledger(configuration)
+        defer { ledger.close() }
+        let buyer = Buyer(index: 900)
+        for i in 0..<120 { // one commit each
+            _ = try await ledger.deposit(address: buyer.address, amount: 1, publicKey: buyer.keys.publicKey, reference: "step-\(i)")
+        }
+        // The WAL may start over whenever the background has caught up; each generation asks for
+        // a checkpoint once per 16 pages it grows, so never more than frames / 16 in all.
+        let frames = ledger.walFramesWritten
+        #expect(frames >= 120, "each commit wrote at least one frame")
+        #expect(ledger.backgroundCheckpointRequests >= 1)
+        #expect(ledger.backgroundCheckpointRequests <= frames / 16, "\(ledger.backgroundCheckpointRequests) requests for \(frames) frames")
+    }
 }
