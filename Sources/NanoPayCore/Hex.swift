@@ -27,6 +27,13 @@ public enum Hex {
     /// Signatures, nonces and addresses of every request pass through here.
     @inlinable
     public static func decode(utf8: some Collection<UInt8>, byteCount: Int? = nil) -> [UInt8]? {
+        // Native strings are contiguous UTF-8: decode over the buffer, not through the view's index.
+        if let fast = utf8.withContiguousStorageIfAvailable({ decode(buffer: $0, byteCount: byteCount) }) { return fast }
+        return decode(buffer: Array(utf8), byteCount: byteCount)
+    }
+
+    @inlinable
+    static func decode(buffer utf8: some Collection<UInt8>, byteCount: Int?) -> [UInt8]? {
         let count = utf8.count
         guard count % 2 == 0 else { return nil }
         if let byteCount, count != byteCount * 2 { return nil }
