@@ -70,7 +70,7 @@ extension LedgerTransaction {
             try save(payeeRow)
             try transfer("post", debit: payer, credit: payee, amount: holdAmount, reference: id)
             let p = try paymentForHold(payer: payer, nonce: nonce)
-            let cid = Self.confirmationId(payer: payer, digest: p.digest)
+            let cid = Self.confirmationId(payer: payer, digest: p.digest, nowMilliseconds: nowMilliseconds)
             receipt = try issueReceipt(confirmationId: cid, auth: p.auth, digest: p.digest, remaining: payerRow.balance.available)
             confirmationId = cid
             totals.paymentsApproved += 1

@@ -114,7 +114,7 @@ extension LedgerTransaction {
         payeeRow.balance.totalReceived = received
         try save(payerRow)
         try save(payeeRow)
-        let confirmationId = Self.confirmationId(payer: payer, digest: request.digest)
+        let confirmationId = Self.confirmationId(payer: payer, digest: request.digest, nowMilliseconds: nowMilliseconds)
         try transfer("payment", debit: payer, credit: payee, amount: auth.amount, reference: confirmationId)
         let receipt = try issueReceipt(confirmationId: confirmationId, auth: auth, digest: request.digest, remaining: available)
         try insertPayment(auth, digest: request.digest, status: "settled", confirmationId: confirmationId, approvalId: nil)
@@ -210,10 +210,18 @@ extension LedgerTransaction {
         return db.changes
     }
 
-    /// Ids come from the authorization's digest, not from (payer, nonce): once a nonce is pruned
-    /// the payer may sign a new authorization with it, which must get ids of its own.
-    static func confirmationId(payer: String, digest: [UInt8]) -> String {
-        Hex.encode(Sodium.sha256(Array("CyberNanoPay:confirmation:v2:\(payer):".utf8) + digest).prefix(16))
+    /// 16 bytes: the posting time (6 bytes, big-endian Unix milliseconds), then 10 bytes of a
+    /// hash of the payer and the authorization's digest.
+    ///
+    /// The time comes first so that the receipts' unique index grows at its end: the ids of one
+    /// group commit share a prefix and land on one page, where a fully hashed id put each insert
+    /// on a random leaf, its own 4 KiB WAL frame (3.35 -> 2.62 frames per payment, BENCHMARKS.md).
+    /// The hash half comes from the digest, not from (payer, nonce): once a nonce is pruned the
+    /// payer may sign a new authorization with it, which must get an id of its own. A repeat of
+    /// one authorization is answered from its stored row, so the time never splits it in two.
+    static func confirmationId(payer: String, digest: [UInt8], nowMilliseconds: UInt64) -> String {
+        let time = withUnsafeBytes(of: nowMilliseconds.bigEndian) { Array($0.suffix(6)) }
+        return Hex.encode(time + Sodium.sha256(Array("CyberNanoPay:confirmation:v3:\(payer):".utf8) + digest).prefix(10))
     }
 
     static func approvalId(payer: String, digest: [UInt8]) -> String {

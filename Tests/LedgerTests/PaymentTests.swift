@@ -125,6 +125,29 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
         }
     }
 
+    /// Confirmation ids begin with the posting time, so the receipts' unique index grows at its
+    /// end (one page per group commit instead of one random page per payment).
+    @Test func confirmationIdsBeginWithThePostingTime() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 460)
+        _ = try await f.fund(buyer, 10_000)
+        var ids: [String] = []
+        for step in 0..<3 {
+            let (receipt, _) = try #require(settledReceipt(try await f.service.verify(f.authorization(buyer, amount: 1))))
+            #expect(receipt.confirmationId.count == 32)
+            #expect(receipt.confirmationId.hasPrefix(String(format: "%012llx", f.clock.nowMilliseconds())), "step \(step)")
+            ids.append(receipt.confirmationId)
+            f.clock.advance(milliseconds: 1)
+        }
+        #expect(ids == ids.sorted() && Set(ids).count == 3)
+        // A repeat of the same authorization later is answered with the stored id.
+        let auth = f.authorization(buyer, amount: 2)
+        let (first, _) = try #require(settledReceipt(try await f.service.verify(auth)))
+        f.clock.advance(seconds: 5)
+        let (again, replayed) = try #require(settledReceipt(try await f.service.verify(auth)))
+        #expect(replayed && again.confirmationId == first.confirmationId)
+    }
+
     /// Migrations 0002 and 0003 rebuild `payments` (without its UNIQUE id indexes, then in row-id
     /// order) and `receipts` (in row-id order): a version-1 database keeps every row, (payer,
     /// nonce) and confirmation ids stay unique where they must, and it opens as version 3.
