@@ -56,13 +56,12 @@ public struct JSONWriter {
 
     /// An unsigned integer in decimal.
     public mutating func decimal(_ value: UInt64) {
-        guard value != 0 else { bytes.append(0x30); return }
-        var digits: (UInt64, UInt8) = (value, 0)
         let start = bytes.count
-        while digits.0 > 0 {
-            (digits.0, digits.1) = (digits.0 / 10, UInt8(digits.0 % 10))
-            bytes.append(0x30 + digits.1)
-        }
+        var rest = value
+        repeat {
+            bytes.append(0x30 + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
         bytes[start...].reverse()
     }
 
