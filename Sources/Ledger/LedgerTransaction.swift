@@ -74,7 +74,7 @@ public final class LedgerTransaction: @unchecked Sendable {
         var t = LedgerTotals()
         let s = try db.statement("SELECT name, value FROM totals")
         while try s.step() {
-            guard let name = s.text(0), let bytes = s.blob(1), let v = Amount(bigEndianBytes: bytes) else { continue }
+            guard let name = s.text(0), let v = s.amount(1) else { continue }
             let n = UInt64(truncatingIfNeeded: v.value)
             switch name {
             case "accounts": t.accounts = n

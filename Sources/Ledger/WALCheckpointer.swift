@@ -86,9 +86,14 @@ final class WALCheckpointer: @unchecked Sendable {
     private var lastWALPages: Int32 = 0
 
     private func countFrames(walPages pages: Int32) {
-        let fresh = pages >= lastWALPages ? pages - lastWALPages : pages // smaller: the WAL started over
+        framesWrittenCount.add(Int(Self.growth(from: lastWALPages, to: pages)), ordering: .relaxed)
         lastWALPages = pages
-        framesWrittenCount.add(Int(fresh), ordering: .relaxed)
+    }
+
+    /// How far a WAL counter (frames in the WAL, frames backfilled) moved since it was `last`. A
+    /// smaller value means the WAL started over, and the counter counts from zero again.
+    private static func growth(from last: Int32, to current: Int32) -> Int32 {
+        current >= last ? current - last : current
     }
 
     /// Times the writer's hook woke this thread (tests check the step).
@@ -133,7 +138,7 @@ final class WALCheckpointer: @unchecked Sendable {
             var copied: Int32 = 0
             let rc = sqlite3_wal_checkpoint_v2(db.handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, &copied)
             // SQLite reports the WAL's total backfilled so far, not this call's share.
-            let fresh = copied >= lastBackfilled ? copied - lastBackfilled : copied // smaller: a new WAL generation
+            let fresh = Self.growth(from: lastBackfilled, to: copied) // -1: nothing is known yet
             if copied >= 0 { lastBackfilled = copied }
             if fresh > 0 { framesCopied.add(Int(fresh), ordering: .relaxed) }
             if rc != SQLITE_OK && rc != SQLITE_BUSY {
