@@ -53,6 +53,7 @@ let package = Package(
         ]),
         .target(name: "NanoPayClient", dependencies: [
             "NanoPayCore",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -64,7 +65,8 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .executableTarget(name: "nanopay-example-seller", dependencies: [
-            "NanoPaySeller",
+            "NanoPaySeller", "NanoPayClient",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nanopay-bench", dependencies: [

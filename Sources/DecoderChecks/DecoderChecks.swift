@@ -48,7 +48,9 @@ public enum DecoderChecks {
     public static func policyRequest(_ data: Data) {
         guard let request = try? PolicyRequest.parse(data) else { return }
         func value<V>(_ u: FieldUpdate<V>) -> V? { if case .set(let v) = u { return v }; return nil }
-        _ = PolicyTightening.message(address: request.address, maxAmount: value(request.maxAmount), rateLimit: value(request.rateLimit),
+        guard let domain = try? PaymentAuthorization.Domain(network: "tvm:-239", serviceId: [UInt8](repeating: 1, count: 32)) else { return }
+        _ = PolicyTightening.message(domain: domain, address: request.address, version: request.payerSignature?.version ?? 0,
+                                     maxAmount: value(request.maxAmount), rateLimit: value(request.rateLimit),
                                      dailyCap: value(request.dailyCap), validBefore: request.payerSignature?.validBefore ?? 0)
     }
 
@@ -88,7 +90,7 @@ public enum DecoderChecks {
         let again = try! RequestDecoding.verifyRequest(try! JSONEncoder().encode(fields))
         precondition(again.authorization == auth, "verify request does not round-trip")
         // v2 binds a domain (the service passes its own); v1 has none.
-        _ = auth.digest(domain: auth.version == .v2 ? .init(network: "tvm:-239", serviceId: [UInt8](repeating: 1, count: 32)) : nil)
+        _ = auth.digest(domain: auth.version == .v2 ? try? .init(network: "tvm:-239", serviceId: [UInt8](repeating: 1, count: 32)) : nil)
     }
 
     /// The x402 `PAYMENT-REQUIRED` header.

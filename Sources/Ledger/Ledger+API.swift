@@ -67,8 +67,8 @@ extension Ledger {
         try await perform { tx in try tx.rotateKey(address: address, publicKey: publicKey) }.get()
     }
 
-    public func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority) async throws -> Policy {
-        try await perform { tx in try tx.setPolicy(address: address, update: update, authority: authority) }.get()
+    public func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority, expectedVersion: UInt64? = nil) async throws -> Policy {
+        try await perform { tx in try tx.setPolicy(address: address, update: update, authority: authority, expectedVersion: expectedVersion) }.get()
     }
 
     /// Approve (post) or reject (void) a held payment.
@@ -110,6 +110,11 @@ extension Ledger {
 
     public func policy(_ address: TONAddress) throws(NanoPayError) -> Policy? {
         try readTransaction { tx in try tx.policy(address.raw) }
+    }
+
+    /// The authorization (payer, nonce) an x402 payment identifier was bound to, if any.
+    public func paymentIdentifier(_ id: String) throws(NanoPayError) -> (payer: String, nonce: [UInt8])? {
+        try readTransaction { tx in try tx.paymentIdentifier(id) }
     }
 
     public func receipt(confirmationId: String) throws(NanoPayError) -> Receipt? {

@@ -80,23 +80,30 @@ extension LedgerTransaction {
     // MARK: Policies
 
     func policy(_ address: String) throws -> Policy? {
-        let s = try db.statement("SELECT max_amount, rate_limit, rate_burst, daily_cap, updated_at, updated_by FROM policies WHERE address = ?")
+        let s = try db.statement("SELECT max_amount, rate_limit, rate_burst, daily_cap, updated_at, updated_by, version FROM policies WHERE address = ?")
         s.bind(1, address)
         guard try s.step() else { return nil }
         let p = Policy(address: address, maxAmount: optionalAmount(s, 0),
                        rateLimit: s.isNull(1) ? nil : UInt32(clamping: s.int(1)),
                        rateBurst: s.isNull(2) ? nil : UInt32(clamping: s.int(2)),
-                       dailyCap: optionalAmount(s, 3), updatedAt: UInt64(s.int(4)), updatedBy: s.text(5) ?? "")
+                       dailyCap: optionalAmount(s, 3), updatedAt: UInt64(s.int(4)), updatedBy: s.text(5) ?? "",
+                       version: UInt64(clamping: s.int(6)))
         s.reset()
         return p
     }
 
     /// Applies a policy change. A payer may only tighten: lower a limit or set one that was
-    /// absent; never clear or raise one.
-    func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority) throws -> Policy {
+    /// absent; never clear or raise one. With `expectedVersion`, the change applies only to that
+    /// version of the policy (0: none set yet); any other is `policy_conflict`. Every change
+    /// counts the version up, so one signed request applies at most once.
+    func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority, expectedVersion: UInt64? = nil) throws -> Policy {
         let addr = address.raw
         let old = try policy(addr)
-        var p = old ?? Policy(address: addr, maxAmount: nil, rateLimit: nil, rateBurst: nil, dailyCap: nil, updatedAt: 0, updatedBy: "")
+        var p = old ?? Policy(address: addr, maxAmount: nil, rateLimit: nil, rateBurst: nil, dailyCap: nil, updatedAt: 0, updatedBy: "", version: 0)
+        if let expectedVersion, expectedVersion != p.version {
+            throw NanoPayError(.policyConflict, "the request was signed for policy version \(expectedVersion) but the policy is at version \(p.version); sign again for the current version")
+        }
+        p.version += 1
         func apply<V: Comparable & Sendable>(_ u: FieldUpdate<V>, _ current: V?, _ name: String) throws -> V? {
             switch u {
             case .keep: return current
@@ -120,9 +127,10 @@ extension LedgerTransaction {
         case .operator(let who): p.updatedBy = "operator:\(who)"
         case .payer: p.updatedBy = "payer"
         }
-        try db.statement("INSERT INTO policies (address, max_amount, rate_limit, rate_burst, daily_cap, updated_at, updated_by) VALUES (?,?,?,?,?,?,?) ON CONFLICT(address) DO UPDATE SET max_amount = excluded.max_amount, rate_limit = excluded.rate_limit, rate_burst = excluded.rate_burst, daily_cap = excluded.daily_cap, updated_at = excluded.updated_at, updated_by = excluded.updated_by")
+        try db.statement("INSERT INTO policies (address, max_amount, rate_limit, rate_burst, daily_cap, updated_at, updated_by, version) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(address) DO UPDATE SET max_amount = excluded.max_amount, rate_limit = excluded.rate_limit, rate_burst = excluded.rate_burst, daily_cap = excluded.daily_cap, updated_at = excluded.updated_at, updated_by = excluded.updated_by, version = excluded.version")
             .bind(1, addr).bind(2, p.maxAmount?.bigEndianBytes).bind(3, p.rateLimit.map { Int64($0) })
-            .bind(4, p.rateBurst.map { Int64($0) }).bind(5, p.dailyCap?.bigEndianBytes).bind(6, now).bind(7, p.updatedBy).run()
+            .bind(4, p.rateBurst.map { Int64($0) }).bind(5, p.dailyCap?.bigEndianBytes).bind(6, now).bind(7, p.updatedBy)
+            .bind(8, Int64(clamping: p.version)).run()
         return p
     }
 }

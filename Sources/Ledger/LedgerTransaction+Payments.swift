@@ -98,6 +98,7 @@ extension LedgerTransaction {
                 .bind(1, approvalId).bind(2, payer).bind(3, auth.nonce).bind(4, payee).bind(5, auth.amount)
                 .bind(6, holdReasons.joined(separator: "; ")).bind(7, now).bind(8, Int64(expiresAt)).run()
             try insertPayment(auth, digest: request.digest, status: "held", confirmationId: nil, approvalId: approvalId)
+            try bindPaymentIdentifier(request)
             totals.paymentsHeld += 1
             return .held(approvalId: approvalId, expiresAt: expiresAt)
         }
@@ -118,6 +119,7 @@ extension LedgerTransaction {
         try transfer("payment", debit: payer, credit: payee, amount: auth.amount, reference: confirmationId)
         let receipt = try issueReceipt(confirmationId: confirmationId, auth: auth, digest: request.digest, remaining: available)
         try insertPayment(auth, digest: request.digest, status: "settled", confirmationId: confirmationId, approvalId: nil)
+        try bindPaymentIdentifier(request)
         totals.paymentsSettled += 1
         totals.volume = volume
         return .settled(receipt: receipt, replayed: false)
@@ -142,6 +144,28 @@ extension LedgerTransaction {
         default:
             throw NanoPayError(.approvalExpired, "this payment's approval window expired before a decision")
         }
+    }
+
+    /// Binds the request's x402 payment identifier to its authorization, in the transaction that
+    /// records the payment. An id already bound (to anything: a new payment reaches here only
+    /// once) is `payment_identifier_conflict`, and the whole payment is undone with it.
+    func bindPaymentIdentifier(_ request: PaymentRequest) throws {
+        guard let id = request.paymentIdentifier else { return }
+        if try paymentIdentifier(id) != nil {
+            throw NanoPayError(.paymentIdentifierConflict, "payment identifier \(id) is already bound to another payment")
+        }
+        let auth = request.authorization
+        try db.statement("INSERT INTO payment_identifiers (id, payer, nonce, valid_before, created_at) VALUES (?,?,?,?,?)")
+            .bind(1, id).bind(2, auth.from.raw).bind(3, auth.nonce).bind(4, Int64(clamping: auth.validBefore)).bind(5, now).run()
+    }
+
+    func paymentIdentifier(_ id: String) throws -> (payer: String, nonce: [UInt8])? {
+        let s = try db.statement("SELECT payer, nonce FROM payment_identifiers WHERE id = ?")
+        s.bind(1, id)
+        guard try s.step() else { return nil }
+        let found = (payer: s.text(0) ?? "", nonce: s.blob(1) ?? [])
+        s.reset()
+        return found
     }
 
     func insertPayment(_ auth: PaymentAuthorization, digest: [UInt8], status: String, confirmationId: String?, approvalId: String?) throws {
@@ -207,7 +231,9 @@ extension LedgerTransaction {
         let cutoff = Int64(nowMilliseconds / 1000) - Int64(configuration.nonceGraceSeconds)
         try db.statement("DELETE FROM payments WHERE valid_before < ? AND status IN ('settled','approved','rejected','expired')")
             .bind(1, cutoff).run()
-        return db.changes
+        let pruned = db.changes
+        try db.statement("DELETE FROM payment_identifiers WHERE valid_before < ?").bind(1, cutoff).run()
+        return pruned
     }
 
     /// 16 bytes: the posting time (6 bytes, big-endian Unix milliseconds), then 10 bytes of a

@@ -48,6 +48,9 @@ public struct Policy: Codable, Equatable, Sendable {
     public var dailyCap: Amount?
     public var updatedAt: UInt64
     public var updatedBy: String
+    /// How many times this policy was changed (0: never set). A payer-signed tightening names
+    /// the version it was signed against and applies only to that version.
+    public var version: UInt64
 }
 
 public struct PolicyUpdate: Sendable, Equatable {
@@ -102,8 +105,12 @@ public struct PaymentRequest: Sendable {
     public var authorization: PaymentAuthorization
     public var digest: [UInt8]
     public var verifiedPublicKey: [UInt8]
-    public init(authorization: PaymentAuthorization, digest: [UInt8], verifiedPublicKey: [UInt8]) {
+    /// The x402 `payment-identifier` the caller chose, bound to this authorization when the
+    /// payment is first recorded (see `Ledger.paymentIdentifier`).
+    public var paymentIdentifier: String?
+    public init(authorization: PaymentAuthorization, digest: [UInt8], verifiedPublicKey: [UInt8], paymentIdentifier: String? = nil) {
         self.authorization = authorization; self.digest = digest; self.verifiedPublicKey = verifiedPublicKey
+        self.paymentIdentifier = paymentIdentifier
     }
 }
 

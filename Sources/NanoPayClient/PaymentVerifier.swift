@@ -32,8 +32,9 @@ public struct RemoteVerifier: PaymentVerifier {
             return .paid(receipt: receipt, replayed: replayed)
         case 202:
             guard let id = body["approvalId"]?.stringValue else { return .refused(code: "invalid_response", message: "202 without approvalId") }
+            // A peer's number: NaN, negative or past 2^64 must not trap the seller.
             var expiresAt: UInt64 = 0
-            if case .number(let n)? = body["expiresAt"] { expiresAt = UInt64(max(0, n)) }
+            if case .number(let n)? = body["expiresAt"], let exact = UInt64(exactly: n.rounded(.down)) { expiresAt = exact }
             return .held(approvalId: id, expiresAt: expiresAt)
         default:
             return .refused(code: body["error"]?.stringValue ?? "http_\(answer.status)", message: body["message"]?.stringValue ?? "")

@@ -60,17 +60,32 @@ public struct X402Buyer: Sendable {
         }
     }
 
-    /// Signs for `offer`: v2 (bound to network and service) when the offer names the service's
-    /// enclave key, v1 otherwise.
+    /// Signs for `offer`. v2 (bound to network and service) whenever the service's key is known:
+    /// the pinned `enclaveKey`, or the offer's `extra.enclavePublicKey`. It never falls back to
+    /// v1 silently: an offer whose key is malformed, or differs from the pinned one, is refused.
+    /// v1 is signed only when no key is known at all, and only between basechain accounts (v1
+    /// does not sign workchains, so the service accepts it on workchain 0 alone).
     public func authorize(_ offer: X402.PaymentRequirements, nowSeconds: UInt64) throws -> AuthorizationFields {
         let to = try TONAddress(parsing: offer.payTo)
         let amount = try Amount(parsing: offer.amount, allowZero: false)
         let validBefore = nowSeconds + UInt64(max(30, min(offer.maxTimeoutSeconds, 300)))
-        if let keyHex = offer.extra?["enclavePublicKey"]?.stringValue, let serviceId = Hex.decode(keyHex, byteCount: 32),
-           offer.network.utf8.count <= 255 {
-            let auth = PaymentAuthorization.sign(keyPair: wallet.keys, from: wallet.address, to: to, amount: amount, validBefore: validBefore,
-                                                 version: .v2, domain: .init(network: offer.network, serviceId: serviceId))
-            return AuthorizationFields(auth)
+        var serviceKey = enclaveKey
+        if let advertised = offer.extra?["enclavePublicKey"] {
+            guard let key = advertised.stringValue.flatMap({ Hex.decode($0, byteCount: 32) }) else {
+                throw Refusal(description: "the offer's extra.enclavePublicKey is not a 32-byte hex key; refusing to sign")
+            }
+            if let pinned = enclaveKey, !Sodium.constantTimeEqual(pinned, key) {
+                throw Refusal(description: "the offer names service key \(Hex.encode(key)), not the pinned \(Hex.encode(pinned)); refusing to sign")
+            }
+            serviceKey = key
+        }
+        if let serviceKey {
+            let domain = try PaymentAuthorization.Domain(network: offer.network, serviceId: serviceKey)
+            return AuthorizationFields(PaymentAuthorization.sign(keyPair: wallet.keys, from: wallet.address, to: to, amount: amount,
+                                                                 validBefore: validBefore, version: .v2, domain: domain))
+        }
+        guard wallet.address.workchain == 0, to.workchain == 0 else {
+            throw Refusal(description: "no service key is known to sign v2, and v1 pays basechain accounts only; pin the service's enclave key")
         }
         return AuthorizationFields(PaymentAuthorization.sign(keyPair: wallet.keys, from: wallet.address, to: to, amount: amount, validBefore: validBefore))
     }

@@ -46,12 +46,15 @@ public struct AttestationQuote: Codable, Hashable, Sendable {
         }
 
         /// Canonical bytes: each field length-prefixed (u16 BE) in a fixed order, times as u64 BE.
-        /// Nil if a hex field does not decode.
+        /// Nil if a hex field does not decode or a text field is too long for its length prefix.
         public func canonicalBytes() -> [UInt8]? {
             guard let key = Hex.decode(enclavePublicKey, byteCount: 32),
                   let m = Hex.decode(measurement, byteCount: 48),
                   let c = Hex.decode(configHash, byteCount: 32),
-                  let n = Hex.decode(nonce), n.count <= 64
+                  let n = Hex.decode(nonce), n.count <= 64,
+                  // Length prefixes are u16: a longer text can't be encoded (and a verifier must
+                  // refuse it, not trap on it).
+                  [platform, network, asset].allSatisfy({ $0.utf8.count <= Int(UInt16.max) })
             else { return nil }
             var w = ByteWriter()
             w.field(platform); w.field(key); w.field(m); w.field(c); w.field(n)

@@ -18,6 +18,11 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case publicKeyConflict = "public_key_conflict"
     case policyNotFound = "policy_not_found"
     case policyNotTighter = "policy_not_tighter"
+    /// A payer-signed policy request names a policy version that is not the current one (it
+    /// was applied already, or the policy changed since it was signed).
+    case policyConflict = "policy_conflict"
+    /// An x402 payment identifier is already bound to another payment.
+    case paymentIdentifierConflict = "payment_identifier_conflict"
     case receiptNotFound = "receipt_not_found"
     case unsupportedVersion = "unsupported_version"
     case amountOverflow = "amount_overflow"

@@ -33,8 +33,11 @@ public struct PaymentAuthorization: Hashable, Sendable {
         public var network: String
         /// The service's verifying id: its enclave Ed25519 public key (32 bytes).
         public var serviceId: [UInt8]
-        public init(network: String, serviceId: [UInt8]) {
-            precondition(serviceId.count == 32 && network.utf8.count <= 255)
+        /// Refuses what the message format cannot carry: a service id that is not 32 bytes, or
+        /// a network longer than 255 bytes (both can come from a peer's offer).
+        public init(network: String, serviceId: [UInt8]) throws(NanoPayError) {
+            guard serviceId.count == 32 else { throw .invalid("the service id must be a 32-byte Ed25519 key") }
+            guard !network.isEmpty, network.utf8.count <= 255 else { throw .invalid("the network must be 1 to 255 bytes") }
             self.network = network; self.serviceId = serviceId
         }
     }

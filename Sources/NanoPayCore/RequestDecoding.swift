@@ -69,13 +69,14 @@ public struct PolicyRequest: Sendable, Equatable {
     public var rateLimit: FieldUpdate<UInt32>
     public var rateBurst: FieldUpdate<UInt32>
     public var dailyCap: FieldUpdate<Amount>
-    /// The payer's signature and its deadline, when the body carries a signature.
-    public var payerSignature: (signature: [UInt8], validBefore: UInt64)?
+    /// The payer's signature, its deadline and the policy version it was signed against, when
+    /// the body carries a signature.
+    public var payerSignature: (signature: [UInt8], validBefore: UInt64, version: UInt64)?
 
     public static func == (a: PolicyRequest, b: PolicyRequest) -> Bool {
         a.address == b.address && a.maxAmount == b.maxAmount && a.rateLimit == b.rateLimit && a.rateBurst == b.rateBurst
             && a.dailyCap == b.dailyCap && a.payerSignature?.signature == b.payerSignature?.signature
-            && a.payerSignature?.validBefore == b.payerSignature?.validBefore
+            && a.payerSignature?.validBefore == b.payerSignature?.validBefore && a.payerSignature?.version == b.payerSignature?.version
     }
 
     public static let rateMax: Double = 1_000_000
@@ -116,7 +117,10 @@ public struct PolicyRequest: Sendable, Equatable {
             guard case .number(let vb)? = body["validBefore"], vb.rounded() == vb, vb >= 0, vb < 1.8e19 else {
                 throw .invalid("validBefore must be an integer (unix seconds)")
             }
-            request.payerSignature = (signature, UInt64(vb))
+            guard case .number(let version)? = body["version"], version.rounded() == version, version >= 0, version < 9.0e15 else {
+                throw .invalid("version must be the integer version of the policy the request was signed against (0 if none is set)")
+            }
+            request.payerSignature = (signature, UInt64(vb), UInt64(version))
         }
         return request
     }

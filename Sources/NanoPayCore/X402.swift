@@ -55,10 +55,14 @@ public enum X402 {
         public var payload: JSONValue?
         public var resource: ResourceInfo?
         public var authorization: AuthorizationFields?
-        public init(accepted: PaymentRequirements?, authorization: AuthorizationFields, resource: ResourceInfo? = nil) {
+        /// x402 extensions the client echoes or adds, e.g. `payment-identifier`. Not signed.
+        public var extensions: [String: JSONValue]?
+        public init(accepted: PaymentRequirements?, authorization: AuthorizationFields, resource: ResourceInfo? = nil,
+                    extensions: [String: JSONValue]? = nil) {
             self.x402Version = X402.version
             self.accepted = accepted
             self.resource = resource
+            self.extensions = extensions
             let data = (try? JSONEncoder().encode(["authorization": authorization])) ?? Data()
             self.payload = try? JSONDecoder().decode(JSONValue.self, from: data)
             self.authorization = nil
@@ -89,10 +93,13 @@ public enum X402 {
         public var errorReason: String?
         public var errorMessage: String?
         public var extra: [String: JSONValue]?
+        public var extensions: [String: JSONValue]?
         public init(success: Bool, transaction: String, network: String, payer: String? = nil, amount: String? = nil,
-                    errorReason: String? = nil, errorMessage: String? = nil, extra: [String: JSONValue]? = nil) {
+                    errorReason: String? = nil, errorMessage: String? = nil, extra: [String: JSONValue]? = nil,
+                    extensions: [String: JSONValue]? = nil) {
             self.success = success; self.transaction = transaction; self.network = network; self.payer = payer
             self.amount = amount; self.errorReason = errorReason; self.errorMessage = errorMessage; self.extra = extra
+            self.extensions = extensions
         }
     }
 

@@ -66,9 +66,10 @@ struct PolicyBody: Encodable {
     var dailyCap: Amount?
     var updatedAt: UInt64
     var updatedBy: String
+    var version: UInt64
     init(_ p: Policy) {
         address = p.address; maxAmount = p.maxAmount; rateLimit = p.rateLimit; rateBurst = p.rateBurst
-        dailyCap = p.dailyCap; updatedAt = p.updatedAt / 1000; updatedBy = p.updatedBy
+        dailyCap = p.dailyCap; updatedAt = p.updatedAt / 1000; updatedBy = p.updatedBy; version = p.version
     }
 }
 

@@ -47,7 +47,8 @@ enum HTTPStatusMap {
         case .unknownPayer, .approvalRejected, .forbidden, .policyNotTighter: return .forbidden
         case .approvalNotFound, .policyNotFound, .receiptNotFound, .notFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
-        case .nonceReused, .referenceConflict, .publicKeyConflict, .alreadyApproved, .alreadyRejected: return .conflict
+        case .nonceReused, .referenceConflict, .publicKeyConflict, .alreadyApproved, .alreadyRejected, .policyConflict,
+             .paymentIdentifierConflict: return .conflict
         case .expired, .approvalExpired: return .gone
         case .payloadTooLarge: return .contentTooLarge
         case .rateLimited: return .tooManyRequests

@@ -106,7 +106,7 @@ struct Routes: Sendable {
             return Self.response(for: .success(try await service.verify(fields)))
         }
         let elapsed = (ContinuousClock.now - started).components
-        service.stats.recordLatency(micros: UInt64(elapsed.seconds) * 1_000_000 + UInt64(elapsed.attoseconds / 1_000_000_000_000))
+        service.stats.recordLatency(micros: UInt64(max(0, elapsed.seconds)) &* 1_000_000 &+ UInt64(max(0, elapsed.attoseconds / 1_000_000_000_000)))
         return response
     }
 
@@ -187,7 +187,7 @@ struct Routes: Sendable {
     func postPolicy(_ request: Request) async throws -> Response {
         let body = try PolicyRequest.parse(try await BodyReader.read(request))
         let update = PolicyUpdate(maxAmount: body.maxAmount, rateLimit: body.rateLimit, rateBurst: body.rateBurst, dailyCap: body.dailyCap)
-        guard request.headers[.authorization] == nil, let (signature, validBefore) = body.payerSignature else {
+        guard request.headers[.authorization] == nil, let (signature, validBefore, version) = body.payerSignature else {
             let who = try operatorToken.authorize(request)
             return JSONResponse.make(PolicyBody(try await service.ledger.setPolicy(address: body.address, update: update, authority: .operator(who))))
         }
@@ -199,7 +199,7 @@ struct Routes: Sendable {
             }
         }
         guard update.rateBurst == .keep else { throw NanoPayError.invalid("rateBurst can only be set by an operator") }
-        let policy = try await service.tightenPolicy(address: body.address, maxAmount: try value(update.maxAmount, "maxAmount"),
+        let policy = try await service.tightenPolicy(address: body.address, version: version, maxAmount: try value(update.maxAmount, "maxAmount"),
                                                      rateLimit: try value(update.rateLimit, "rateLimit"),
                                                      dailyCap: try value(update.dailyCap, "dailyCap"),
                                                      validBefore: validBefore, signature: signature)
@@ -231,7 +231,7 @@ struct Routes: Sendable {
                            "rejected": t.paymentsRejected, "expired": t.paymentsExpired],
                 outcomes: service.stats.outcomeCounts, volume: t.volume, deposited: t.deposited, withdrawn: t.withdrawn,
                 accounts: t.accounts, pendingApprovals: try service.ledger.pendingApprovalCount(),
-                uptimeSeconds: (service.clock.nowMilliseconds() - service.stats.startedAtMilliseconds) / 1000,
+                uptimeSeconds: service.stats.uptimeSeconds,
                 verifyLatencyMs: latency, meanCommitBatch: service.ledger.meanBatchSize)
             return JSONResponse.make(body)
         }

@@ -27,29 +27,54 @@ public struct NanoPayRequestContext: PaymentRequestContext {
     }
 }
 
+/// Why a seller's payment set-up is refused before it serves anything.
+public struct SellerConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+}
+
 /// The Swift counterpart of CyberNanoPay's `requirePayment({amount, to})` for Hummingbird.
 ///
 /// - No or undecodable PAYMENT-SIGNATURE: 402 with PAYMENT-REQUIRED and a JSON body.
 /// - A signature whose `accepted` offer is not one of this route's offers (scheme, network,
 ///   asset, amount, payTo), or whose authorization does not pay that offer: 402, and the
 ///   service is not called.
-/// - Otherwise the service verifies and debits; the receipt must verify under the enclave key
-///   the seller pinned through attestation, and must not be a replay (a captured header cannot
-///   be reused). Held payments answer 402 `approval_required` with the approval id.
+/// - While the service is not attested (`ServiceTrust.trusted` is nil): 503, service not called.
+/// - Otherwise the service verifies and debits, and its receipt must prove this payment
+///   (`ReceiptCheck`): signed by the attested key, equal to the presented authorization field by
+///   field, on the attested network and asset, fresh, and not served before by this process.
+///   The service's `replayed` flag is a hint only. Held payments answer 402 `approval_required`.
 /// - Paid: the handler sees `context.payment`, and the response carries PAYMENT-RESPONSE.
 public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMiddleware {
     public let offers: [X402.PaymentRequirements]
     public let verifier: any PaymentVerifier
-    public let enclaveKey: [UInt8]
+    public let trust: any ServiceTrust
+    public let receiptCheck: ReceiptCheck
     public let description: String?
+    let clock: any NanoClock
 
     /// - Parameters:
-    ///   - offers: what this route accepts (several networks or assets allowed; the buyer picks).
+    ///   - offers: what this route accepts; each must be on the network and asset the service
+    ///     settles (checked here, so a mistake fails at start-up, not at the first buyer).
     ///   - verifier: how to reach CyberNanoPay.
-    ///   - enclaveKey: the attested enclave key receipts must verify under (see `PinnedService`).
-    public init(offers: [X402.PaymentRequirements], verifier: any PaymentVerifier, enclaveKey: [UInt8], description: String? = nil) {
-        precondition(!offers.isEmpty && enclaveKey.count == 32)
-        self.offers = offers; self.verifier = verifier; self.enclaveKey = enclaveKey; self.description = description
+    ///   - trust: what receipts are checked against: a `PinnedService` (attested, refreshed) or
+    ///     `FixedTrust` for a service embedded in this process.
+    ///   - receiptCheck: freshness window (default 60 s) and the seen-payments store.
+    public init(offers: [X402.PaymentRequirements], verifier: any PaymentVerifier, trust: any ServiceTrust,
+                receiptCheck: ReceiptCheck = ReceiptCheck(), description: String? = nil, clock: any NanoClock = SystemClock()) throws {
+        guard !offers.isEmpty else { throw SellerConfigurationError(description: "a paid route needs at least one offer") }
+        guard let trusted = trust.trusted else { throw SellerConfigurationError(description: "the payment service is not attested") }
+        for offer in offers {
+            guard offer.scheme == X402.scheme else { throw SellerConfigurationError(description: "offer scheme \(offer.scheme) is not \(X402.scheme)") }
+            guard offer.network == trusted.network, offer.asset == trusted.asset else {
+                throw SellerConfigurationError(description: "offer on \(offer.network)/\(offer.asset), but the attested service settles \(trusted.network)/\(trusted.asset) only")
+            }
+            guard (try? TONAddress(parsing: offer.payTo)) != nil else { throw SellerConfigurationError(description: "offer payTo \(offer.payTo) is not a TON address") }
+            guard let amount = try? Amount(parsing: offer.amount, allowZero: false), amount.description == offer.amount else {
+                throw SellerConfigurationError(description: "offer amount \(offer.amount) is not a canonical positive amount")
+            }
+        }
+        self.offers = offers; self.verifier = verifier; self.trust = trust; self.receiptCheck = receiptCheck
+        self.description = description; self.clock = clock
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -67,6 +92,10 @@ public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMi
         guard let offer = matchingOffer(payload.accepted), pays(fields, offer) else {
             return paymentRequired(request, error: "No matching payment requirements")
         }
+        guard let trusted = trust.trusted else {
+            return paymentRequired(request, error: "service_not_attested", message: "the payment service is not attested right now; retry later",
+                                   status: .serviceUnavailable)
+        }
         let answer: VerifierAnswer
         do { answer = try await verifier.verify(fields) } catch {
             return paymentRequired(request, error: "payment service unavailable", status: .serviceUnavailable)
@@ -77,13 +106,10 @@ public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMi
         case .held(let approvalId, let expiresAt):
             return paymentRequired(request, error: "approval_required", message: "held for human approval",
                                    extra: ["approvalId": .string(approvalId), "expiresAt": .number(Double(expiresAt))])
-        case .paid(let receipt, let replayed):
-            guard receipt.verify(pinnedEnclaveKey: enclaveKey), receipt.to == (try? TONAddress(parsing: offer.payTo))?.raw,
-                  receipt.amount.description == offer.amount, receipt.from == (try? TONAddress(parsing: fields.from))?.raw else {
-                return paymentRequired(request, error: "invalid_receipt", message: "the service's receipt does not verify under the pinned enclave key")
-            }
-            guard !replayed else {
-                return paymentRequired(request, error: "replayed", message: "this payment was already used; sign a new one")
+        case .paid(let receipt, _):
+            if let refusal = receiptCheck.accept(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: clock.nowSeconds()) {
+                return paymentRequired(request, error: refusal.code, message: refusal.message,
+                                       status: refusal.code == "seller_busy" ? .serviceUnavailable : .init(code: 402, reasonPhrase: "Payment Required"))
             }
             var context = context
             context.payment = VerifiedPayment(confirmationId: receipt.confirmationId, payer: receipt.from, amount: receipt.amount, receipt: receipt)
@@ -130,31 +156,5 @@ public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMi
     func offerJSON(_ offer: X402.PaymentRequirements) -> JSONValue {
         let data = (try? JSONEncoder().encode(offer)) ?? Data("{}".utf8)
         return (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .object([:])
-    }
-}
-
-/// A nanopayd a seller has attested: its URL and the enclave key receipts must verify under.
-public struct PinnedService: Sendable {
-    public let client: ServiceClient
-    public let enclaveKey: [UInt8]
-    public let verified: QuoteVerifier.Verified
-
-    /// Attests the service with a fresh nonce at start-up and pins its enclave key.
-    public static func attest(url: String, pinnedRoot: String, allowSoftware: Bool, expectedMeasurement: String? = nil) async throws -> PinnedService {
-        let client = ServiceClient(baseURL: url)
-        let policy = QuoteVerifier.Policy(pinnedRoot: pinnedRoot, expectedNonce: nil, allowSoftware: allowSoftware,
-                                          expectedMeasurement: expectedMeasurement, now: SystemClock().nowSeconds())
-        let (_, verified) = try await client.attest(nonce: Sodium.randomBytes(32), policy: policy)
-        return PinnedService(client: client, enclaveKey: verified.enclavePublicKey, verified: verified)
-    }
-
-    public var verifier: RemoteVerifier { RemoteVerifier(client: client) }
-
-    /// The offer for `amount` to `payTo` on the attested network and asset, naming this service.
-    public func offer(amount: String, payTo: TONAddress, maxTimeoutSeconds: Int = 300) -> X402.PaymentRequirements {
-        X402.PaymentRequirements(network: verified.network, asset: verified.asset, amount: amount, payTo: payTo.raw,
-                                 maxTimeoutSeconds: maxTimeoutSeconds,
-                                 extra: ["name": .string("CyberNanoPay"), "verifyingContract": .string(payTo.raw),
-                                         "teeEndpoint": .string(client.baseURL), "enclavePublicKey": .string(Hex.encode(enclaveKey))])
     }
 }

@@ -3,13 +3,17 @@ import NanoPayCore
 
 /// Outcome counters and a verify-latency histogram (log buckets), cheap enough for the hot path.
 public final class ServiceStats: Sendable {
-    public let startedAtMilliseconds: UInt64
+    /// Monotonic, so uptime never goes negative when the wall clock steps back (NTP, an operator).
+    private let started = ContinuousClock.now
     private let outcomes = Locked<[String: UInt64]>([:])
     /// Upper bounds in microseconds.
     public static let latencyBucketsMicros: [UInt64] = [50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 20_000, 50_000, 100_000, 250_000, 1_000_000, .max]
     private let latency = Locked<(counts: [UInt64], sumMicros: UInt64)>(([UInt64](repeating: 0, count: 19), 0))
 
-    init(startedAtMilliseconds: UInt64) { self.startedAtMilliseconds = startedAtMilliseconds }
+    init() {}
+
+    /// Whole seconds since the service started, from the monotonic clock.
+    public var uptimeSeconds: UInt64 { UInt64(max(0, (ContinuousClock.now - started).components.seconds)) }
 
     func record(_ outcome: PaymentOutcome) {
         let key: String

@@ -4,8 +4,18 @@ import NanoPayCore
 /// The x402 v2 facilitator API over the payment service, so an x402 SDK resource server can use
 /// CyberNanoPay as its facilitator (`/x402/verify`, `/x402/settle`, `/x402/supported`).
 ///
-/// Verify checks everything and changes nothing; settle debits exactly once (settling one payload
-/// again returns the same transaction). Failures are values with stable snake_case reasons.
+/// Verify checks everything and changes nothing. Settle debits at most once: the first settle of
+/// an authorization answers `success: true`; any later settle of it answers `success: false`,
+/// `nonce_already_used`, because an x402 resource server serves one response per successful
+/// settle, and a PAYMENT-SIGNATURE replayed N times must not buy N responses.
+///
+/// The x402 `payment-identifier` extension is the one exception, and it is the client's stated
+/// intent: a settle that repeats the id *and* the payload of an earlier settle gets that
+/// settle's original answer, marked `repeated: true` in `extensions["payment-identifier"]` so
+/// the resource server can tell a retry from a first settle; the same id on another payload is
+/// refused (`payment_identifier_conflict`). Verify stays strict either way (a settled payload is
+/// never `isValid`), so a server that ignores the extension still serves once.
+/// Failures are values with stable snake_case reasons.
 public struct X402Facilitator: Sendable {
     public let service: PaymentService
 
@@ -68,6 +78,18 @@ public struct X402Facilitator: Sendable {
         return fields
     }
 
+    /// The `payment-identifier` extension's id (`extensions["payment-identifier"].info.id`), if
+    /// the payload carries one: 16 to 128 characters of `[A-Za-z0-9_-]`, as the extension says.
+    static func paymentIdentifier(of payload: X402.PaymentPayload) throws(Refusal) -> String? {
+        guard let ext = payload.extensions?[paymentIdentifierExtension], let info = ext["info"], let value = info["id"] else { return nil }
+        guard let id = value.stringValue, (16...128).contains(id.utf8.count),
+              id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x5f })
+        else { throw Refusal(reason: "invalid_payment_identifier", message: "payment-identifier id must be 16 to 128 characters of A-Z, a-z, 0-9, - and _") }
+        return id
+    }
+
+    public static let paymentIdentifierExtension = "payment-identifier"
+
     /// Stable reasons for the service's error codes (x402 spelling where one exists).
     static func reason(_ error: NanoPayError) -> String {
         switch error.code {
@@ -81,7 +103,10 @@ public struct X402Facilitator: Sendable {
 
     public func verify(_ request: X402.FacilitatorRequest) async -> X402.VerifyResponse {
         let fields: AuthorizationFields
-        do { fields = try authorization(of: request) } catch {
+        do {
+            fields = try authorization(of: request)
+            _ = try Self.paymentIdentifier(of: request.paymentPayload)
+        } catch {
             return X402.VerifyResponse(isValid: false, invalidReason: error.reason, invalidMessage: error.message, payer: error.payer)
         }
         let payer = (try? TONAddress(parsing: fields.from))?.raw
@@ -103,15 +128,27 @@ public struct X402Facilitator: Sendable {
     public func settle(_ request: X402.FacilitatorRequest) async -> X402.SettleResponse {
         let network = service.configuration.network
         let fields: AuthorizationFields
-        do { fields = try authorization(of: request) } catch {
+        let identifier: String?
+        do {
+            fields = try authorization(of: request)
+            identifier = try Self.paymentIdentifier(of: request.paymentPayload)
+        } catch {
             return X402.SettleResponse(success: false, transaction: "", network: network, payer: error.payer,
                                        errorReason: error.reason, errorMessage: error.message)
         }
         let payer = (try? TONAddress(parsing: fields.from))?.raw
         do {
-            switch try await service.verify(fields) {
-            case .settled(let receipt, _):
-                return Self.settled(receipt, network: network)
+            switch try await service.verify(fields, paymentIdentifier: identifier) {
+            case .settled(let receipt, replayed: false):
+                return Self.settled(receipt, network: network, paymentIdentifier: identifier, repeated: false)
+            case .settled(let receipt, replayed: true):
+                // Settled before. Only a repeat of the same payment identifier (bound to this
+                // authorization when it was first settled) gets the original answer.
+                if let identifier, try service.paymentIdentifier(identifier, boundTo: fields) {
+                    return Self.settled(receipt, network: network, paymentIdentifier: identifier, repeated: true)
+                }
+                return X402.SettleResponse(success: false, transaction: "", network: network, payer: payer,
+                                           errorReason: "nonce_already_used", errorMessage: "this authorization was already settled; sign a new one")
             case .held(let approvalId, let expiresAt):
                 // Not paid yet: pending, with the hold as the transaction to follow up on.
                 return X402.SettleResponse(success: false, transaction: approvalId, network: network, payer: payer,
@@ -126,10 +163,14 @@ public struct X402Facilitator: Sendable {
     }
 
     /// The PAYMENT-RESPONSE for a posted payment: the confirmation id is the transaction and the
-    /// signed receipt travels in `extra.receipt`.
-    public static func settled(_ receipt: Receipt, network: String) -> X402.SettleResponse {
+    /// signed receipt travels in `extra.receipt`. With a payment identifier, `extensions` says
+    /// whether this answer repeats an earlier settle.
+    public static func settled(_ receipt: Receipt, network: String, paymentIdentifier: String? = nil, repeated: Bool = false) -> X402.SettleResponse {
         X402.SettleResponse(success: true, transaction: receipt.confirmationId, network: network, payer: receipt.from,
                             amount: receipt.amount.description,
-                            extra: ["receipt": receipt.jsonValue, "remainingBalance": .string(receipt.remainingBalance.description)])
+                            extra: ["receipt": receipt.jsonValue, "remainingBalance": .string(receipt.remainingBalance.description)],
+                            extensions: paymentIdentifier.map {
+                                [paymentIdentifierExtension: .object(["id": .string($0), "repeated": .bool(repeated)])]
+                            })
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NanoPayClient
 import NanoPayCore
 import NanoPaySeller
 
@@ -18,6 +19,7 @@ struct ExampleSeller: AsyncParsableCommand {
     @Option(help: "Address that receives the payments.") var payTo: String
     @Option(help: "Pinned platform root (hex), as `nanopay attest root` prints it.") var root: String
     @Flag(help: "Accept the service's software attestation (no hardware isolation).") var allowSoftware = false
+    @Option(help: "Refuse receipts signed more than this many seconds from this machine's clock.") var receiptWindowSeconds: UInt64 = 60
 
     static let prices: [(path: String, amount: String, description: String)] = [
         ("/api/premium", "1000", "Premium content"),
@@ -31,10 +33,13 @@ struct ExampleSeller: AsyncParsableCommand {
         let logger = Logger(label: "example-seller")
         let payee: TONAddress
         do { payee = try TONAddress(parsing: payTo) } catch { throw ValidationError("--pay-to: \(error.description)") }
-        let service = try await PinnedService.attest(url: serviceURL, pinnedRoot: root, allowSoftware: allowSoftware)
+        let service = try await PinnedService.attest(url: serviceURL, pinnedRoot: root, allowSoftware: allowSoftware, logger: logger)
+        defer { service.stop() }
         logger.info("attested CyberNanoPay", metadata: ["enclaveKey": "\(Hex.encode(service.enclaveKey))", "platform": "\(service.verified.platform)"])
 
         let router = Router(context: NanoPayRequestContext.self)
+        // One seen-payments store for every paid route of this process.
+        let receiptCheck = ReceiptCheck(freshnessWindowSeconds: receiptWindowSeconds)
         router.get("/api/time") { _, _ -> [String: String] in
             ["time": ISO8601DateFormatter().string(from: Date()), "unix": String(Int(Date().timeIntervalSince1970))]
         }
@@ -45,9 +50,9 @@ struct ExampleSeller: AsyncParsableCommand {
         }
         for (path, amount, description) in Self.prices {
             router.group()
-                .add(middleware: RequirePaymentMiddleware<NanoPayRequestContext>(
+                .add(middleware: try RequirePaymentMiddleware<NanoPayRequestContext>(
                     offers: [service.offer(amount: amount, payTo: payee)], verifier: service.verifier,
-                    enclaveKey: service.enclaveKey, description: description))
+                    trust: service, receiptCheck: receiptCheck, description: description))
                 .get(RouterPath(stringLiteral: path)) { _, context -> Paid in
                     let payment = context.payment!
                     let data = path == "/api/joke" ? Self.jokes.randomElement()! : "Premium content"

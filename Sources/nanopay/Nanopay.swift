@@ -72,10 +72,14 @@ struct Sign: ParsableCommand {
         let pair = try loadKey(key)
         let fromA = try TONAddress(parsing: from), toA = try TONAddress(parsing: to)
         let amt = try Amount(parsing: amount, allowZero: false)
+        guard (1...86_400).contains(validFor) else { throw ValidationError("--valid-for must be 1 to 86400 seconds") }
         var domain: PaymentAuthorization.Domain? = nil
+        if version == 1 && (fromA.workchain != 0 || toA.workchain != 0) {
+            throw ValidationError("v1 does not sign workchains and pays basechain (0:) accounts only; use --version 2 --service-id KEY")
+        }
         if version == 2 {
             guard let sid = serviceId.flatMap({ Hex.decode($0, byteCount: 32) }) else { throw ValidationError("v2 needs --service-id (64 hex)") }
-            domain = .init(network: network, serviceId: sid)
+            domain = try .init(network: network, serviceId: sid)
         }
         let auth = PaymentAuthorization.sign(keyPair: pair, from: fromA, to: toA, amount: amt,
                                              validBefore: SystemClock().nowSeconds() + validFor,

@@ -26,7 +26,7 @@ struct NanoPayd: AsyncParsableCommand {
     @Option(help: "Seconds a held payment waits for approval (NANOPAY_APPROVAL_TIMEOUT_SECONDS, default 300).") var approvalTimeoutSeconds: UInt64?
     @Option(help: "File holding the operator token (NANOPAY_OPERATOR_TOKEN_FILE); NANOPAY_OPERATOR_TOKEN gives it directly.") var operatorTokenFile: String?
     @Option(help: "File holding the platform secret (NANOPAY_PLATFORM_SECRET_FILE; default DATA/platform.secret); NANOPAY_PLATFORM_SECRET gives it as hex.") var platformSecretFile: String?
-    @Flag(help: "Refuse v1 authorizations (NANOPAY_REFUSE_V1=1).") var refuseV1 = false
+    @Flag(help: "Refuse v1 authorizations (NANOPAY_REFUSE_V1=1, true or yes).") var refuseV1 = false
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -50,7 +50,7 @@ struct NanoPayd: AsyncParsableCommand {
         guard !asset.isEmpty, asset.utf8.count <= 128 else { throw ValidationError("asset must be 1-128 bytes") }
         guard let timeout = self.approvalTimeoutSeconds ?? env["NANOPAY_APPROVAL_TIMEOUT_SECONDS"].flatMap({ UInt64($0) }) ?? Optional(300),
               (1...604_800).contains(timeout) else { throw ValidationError("approval timeout must be 1-604800 seconds") }
-        let refuseV1 = self.refuseV1 || env["NANOPAY_REFUSE_V1"] == "1"
+        let refuseV1 = try self.refuseV1 || Self.flag(env["NANOPAY_REFUSE_V1"], name: "NANOPAY_REFUSE_V1")
 
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let clock = SystemClock()
@@ -67,7 +67,7 @@ struct NanoPayd: AsyncParsableCommand {
         let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: clock, signer: enclave, network: network, asset: asset,
                                       approvalTimeoutSeconds: timeout, commitHook: crashPoint.map(Self.killAt)))
         let config = ServiceConfiguration(network: network, asset: asset, approvalTimeoutSeconds: timeout, refuseV1: refuseV1)
-        let service = PaymentService(configuration: config, ledger: ledger, enclave: enclave, clock: clock, logger: logger)
+        let service = try PaymentService(configuration: config, ledger: ledger, enclave: enclave, clock: clock, logger: logger)
         let token = try Self.operatorToken(env: env, file: operatorTokenFile, dataDir: dataDir, logger: logger)
 
         if enclave.attestation.platform == "software" {
@@ -85,6 +85,16 @@ struct NanoPayd: AsyncParsableCommand {
         maintenance.cancel()
         ledger.close() // finishes the last commit
         logger.info("nanopayd stopped cleanly")
+    }
+
+    /// A boolean environment variable: 1, true or yes turn it on; unset, empty, 0, false or no
+    /// leave it off; anything else is refused rather than guessed.
+    static func flag(_ value: String?, name: String) throws -> Bool {
+        switch value?.lowercased() {
+        case nil, "", "0", "false", "no": return false
+        case "1", "true", "yes": return true
+        default: throw ValidationError("\(name) must be 1, true or yes (or 0, false, no)")
+        }
     }
 
     /// `NANOPAY_TEST_CRASH_AT=<commit point>`: crash tests make the process kill itself

@@ -113,16 +113,60 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
         let buyer = Buyer(index: 15)
         try await f.fund(buyer, 100)
         let vb = f.nowSeconds + 60
-        let sig = PolicyTightening.sign(keyPair: buyer.keys, address: buyer.address, maxAmount: Amount(50), rateLimit: 10, dailyCap: nil, validBefore: vb)
-        let p = try await f.service.tightenPolicy(address: buyer.address, maxAmount: Amount(50), rateLimit: 10, dailyCap: nil, validBefore: vb, signature: sig)
-        #expect(p.maxAmount == Amount(50) && p.rateLimit == 10 && p.updatedBy == "payer")
-        let looser = PolicyTightening.sign(keyPair: buyer.keys, address: buyer.address, maxAmount: Amount(60), rateLimit: nil, dailyCap: nil, validBefore: vb)
+        let domain = f.service.domain
+        let sig = PolicyTightening.sign(keyPair: buyer.keys, domain: domain, address: buyer.address, version: 0, maxAmount: Amount(50), rateLimit: 10, dailyCap: nil, validBefore: vb)
+        let p = try await f.service.tightenPolicy(address: buyer.address, version: 0, maxAmount: Amount(50), rateLimit: 10, dailyCap: nil, validBefore: vb, signature: sig)
+        #expect(p.maxAmount == Amount(50) && p.rateLimit == 10 && p.updatedBy == "payer" && p.version == 1)
+        let looser = PolicyTightening.sign(keyPair: buyer.keys, domain: domain, address: buyer.address, version: 1, maxAmount: Amount(60), rateLimit: nil, dailyCap: nil, validBefore: vb)
         await expectError(.policyNotTighter) {
-            _ = try await f.service.tightenPolicy(address: buyer.address, maxAmount: Amount(60), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: looser)
+            _ = try await f.service.tightenPolicy(address: buyer.address, version: 1, maxAmount: Amount(60), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: looser)
         }
         await expectError(.invalidSignature) {
-            _ = try await f.service.tightenPolicy(address: buyer.address, maxAmount: Amount(40), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: sig)
+            _ = try await f.service.tightenPolicy(address: buyer.address, version: 1, maxAmount: Amount(40), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: sig)
         }
         #expect(try f.ledger.policy(buyer.address)?.maxAmount == Amount(50))
+        #expect(try f.ledger.policy(buyer.address)?.version == 1, "a refused request does not count the version up")
+    }
+
+    /// Attack: a captured payer-signed policy request is applied again later. The operator
+    /// loosened the policy in between; the replay would silently tighten it back.
+    @Test func aReplayedPolicyRequestIsRefused() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 16)
+        try await f.fund(buyer, 100)
+        let vb = f.nowSeconds + 600
+        let sig = PolicyTightening.sign(keyPair: buyer.keys, domain: f.service.domain, address: buyer.address, version: 0,
+                                        maxAmount: Amount(50), rateLimit: nil, dailyCap: nil, validBefore: vb)
+        _ = try await f.service.tightenPolicy(address: buyer.address, version: 0, maxAmount: Amount(50), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: sig)
+        _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .clear), authority: .operator("t"))
+        await expectError(.policyConflict) {
+            _ = try await f.service.tightenPolicy(address: buyer.address, version: 0, maxAmount: Amount(50), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: sig)
+        }
+        let policy = try f.ledger.policy(buyer.address)
+        #expect(policy?.maxAmount == nil && policy?.version == 2)
+    }
+
+    /// Attack: a request signed for another deployment (network or service key) is applied here.
+    @Test func aPolicyRequestForAnotherDeploymentIsRefused() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 17)
+        try await f.fund(buyer, 100)
+        let vb = f.nowSeconds + 600
+        for domain in [try PaymentAuthorization.Domain(network: "tvm:-3", serviceId: f.enclave.publicKey),
+                       try PaymentAuthorization.Domain(network: f.configuration.network, serviceId: [UInt8](repeating: 9, count: 32))] {
+            let sig = PolicyTightening.sign(keyPair: buyer.keys, domain: domain, address: buyer.address, version: 0,
+                                            maxAmount: Amount(50), rateLimit: nil, dailyCap: nil, validBefore: vb)
+            await expectError(.invalidSignature) {
+                _ = try await f.service.tightenPolicy(address: buyer.address, version: 0, maxAmount: Amount(50), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: sig)
+            }
+        }
+        // validBefore more than an hour ahead is refused even with a good signature.
+        let far = f.nowSeconds + PolicyTightening.lifetimeSecondsMax + 1
+        let sig = PolicyTightening.sign(keyPair: buyer.keys, domain: f.service.domain, address: buyer.address, version: 0,
+                                        maxAmount: Amount(50), rateLimit: nil, dailyCap: nil, validBefore: far)
+        await expectError(.invalidRequest) {
+            _ = try await f.service.tightenPolicy(address: buyer.address, version: 0, maxAmount: Amount(50), rateLimit: nil, dailyCap: nil, validBefore: far, signature: sig)
+        }
+        #expect(try f.ledger.policy(buyer.address) == nil)
     }
 }

@@ -23,7 +23,7 @@ import Testing
 
     @Test func v2VectorBindsNetworkServiceAndWorkchains() throws {
         let keys = Ed25519KeyPair(seed: Self.seed)
-        let domain = PaymentAuthorization.Domain(network: "tvm:-239", serviceId: [UInt8](repeating: 0x44, count: 32))
+        let domain = try PaymentAuthorization.Domain(network: "tvm:-239", serviceId: [UInt8](repeating: 0x44, count: 32))
         let from = TONAddress(workchain: -1, hash: [UInt8](repeating: 0x11, count: 32))
         let auth = PaymentAuthorization.sign(keyPair: keys, from: from, to: try TONAddress(parsing: Self.to), amount: Amount(1_000_000),
                                              validBefore: 1_795_000_300, nonce: Self.nonce, version: .v2, domain: domain)
@@ -31,9 +31,9 @@ import Testing
         #expect(Hex.encode(auth.signature) == "6b32ac83effb10155c0f94f1e0cd27019ce957c8d2c09dd87432d70a419ebc34cbc6ce1e1cafd7152e953d43068c7439a47d39f0b3a5f70e5cd4e2f1bf0ee406")
         #expect(auth.verifySignature(publicKey: keys.publicKey, domain: domain))
         // The same signature does not verify for another deployment or network.
-        let other = PaymentAuthorization.Domain(network: "tvm:-3", serviceId: [UInt8](repeating: 0x44, count: 32))
+        let other = try PaymentAuthorization.Domain(network: "tvm:-3", serviceId: [UInt8](repeating: 0x44, count: 32))
         #expect(!auth.verifySignature(publicKey: keys.publicKey, domain: other))
-        let otherService = PaymentAuthorization.Domain(network: "tvm:-239", serviceId: [UInt8](repeating: 0x45, count: 32))
+        let otherService = try PaymentAuthorization.Domain(network: "tvm:-239", serviceId: [UInt8](repeating: 0x45, count: 32))
         #expect(!auth.verifySignature(publicKey: keys.publicKey, domain: otherService))
     }
 

@@ -48,12 +48,19 @@ import Testing
             expectError(try await s.op(.post, "/policy", #"{"address":"\#(buyer.address.raw)","maxAmount":"-1"}"#), 400, "invalid_request")
             // Payer-signed tightening: 200; a loosening 403; a bad signature 401.
             let vb = s.fixture.nowSeconds + 60
-            let sig = PolicyTightening.sign(keyPair: buyer.keys, address: buyer.address, maxAmount: 500, rateLimit: nil, dailyCap: nil, validBefore: vb)
-            let tightened = try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"500","validBefore":\#(vb),"signature":"\#(Hex.encode(sig))"}"#)
-            #expect(tightened.status == 200 && tightened["maxAmount"] as? String == "500" && tightened["updatedBy"] as? String == "payer")
-            let looser = PolicyTightening.sign(keyPair: buyer.keys, address: buyer.address, maxAmount: 900, rateLimit: nil, dailyCap: nil, validBefore: vb)
-            expectError(try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"900","validBefore":\#(vb),"signature":"\#(Hex.encode(looser))"}"#), 403, "policy_not_tighter")
-            expectError(try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"400","validBefore":\#(vb),"signature":"\#(Hex.encode(sig))"}"#), 401, "invalid_signature")
+            let domain = s.fixture.service.domain
+            let version = cleared["version"] as? Int ?? -1
+            #expect(version == 2, "two operator changes so far")
+            let sig = PolicyTightening.sign(keyPair: buyer.keys, domain: domain, address: buyer.address, version: 2, maxAmount: 500, rateLimit: nil, dailyCap: nil, validBefore: vb)
+            let signedBody = #"{"address":"\#(buyer.address.raw)","maxAmount":"500","validBefore":\#(vb),"version":2,"signature":"\#(Hex.encode(sig))"}"#
+            let tightened = try await s.send(.post, "/policy", body: signedBody)
+            #expect(tightened.status == 200 && tightened["maxAmount"] as? String == "500" && tightened["updatedBy"] as? String == "payer" && tightened["version"] as? Int == 3)
+            // The same request again (a replay) is a conflict, not a second application.
+            expectError(try await s.send(.post, "/policy", body: signedBody), 409, "policy_conflict")
+            let looser = PolicyTightening.sign(keyPair: buyer.keys, domain: domain, address: buyer.address, version: 3, maxAmount: 900, rateLimit: nil, dailyCap: nil, validBefore: vb)
+            expectError(try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"900","validBefore":\#(vb),"version":3,"signature":"\#(Hex.encode(looser))"}"#), 403, "policy_not_tighter")
+            expectError(try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"400","validBefore":\#(vb),"version":3,"signature":"\#(Hex.encode(sig))"}"#), 401, "invalid_signature")
+            expectError(try await s.send(.post, "/policy", body: #"{"address":"\#(buyer.address.raw)","maxAmount":"400","validBefore":\#(vb),"signature":"\#(Hex.encode(sig))"}"#), 400, "invalid_request")
         }
     }
 

@@ -27,19 +27,25 @@ final class CountingVerifier: PaymentVerifier {
     }
 }
 
-/// A seller app embedding CyberNanoPay in-process, with two offers on one route.
+/// A seller app embedding CyberNanoPay in-process, with two offers on one route (two payees).
+/// `verifier` replaces the honest in-process path (to play a lying service path); the seller's
+/// clock is the fixture's, shifted by `sellerClockOffsetSeconds`.
 func withSeller(_ body: @Sendable (any TestClientProtocol, Fixture, CountingVerifier, [X402.PaymentRequirements]) async throws -> Void,
-                enclaveKey: [UInt8]? = nil) async throws {
+                enclaveKey: [UInt8]? = nil, verifier makeVerifier: (@Sendable (CountingVerifier) -> any PaymentVerifier)? = nil,
+                sellerClockOffsetSeconds: Int64 = 0) async throws {
     let f = try Fixture(); defer { f.close() }
     let verifier = CountingVerifier(service: f.service)
     let key = f.enclave.publicKey
     let offers = [
         X402.PaymentRequirements(network: "tvm:-239", asset: "USDT", amount: "1000", payTo: sellerAddress().raw,
                                  extra: ["enclavePublicKey": .string(Hex.encode(key))]),
-        X402.PaymentRequirements(network: "tvm:-3", asset: "USDT", amount: "1000", payTo: sellerAddress().raw),
+        X402.PaymentRequirements(network: "tvm:-239", asset: "USDT", amount: "1000", payTo: sellerAddress(3).raw),
     ]
+    let sellerClock = ManualClock(milliseconds: UInt64(Int64(Fixture.startMilliseconds) + sellerClockOffsetSeconds * 1000))
+    let trust = FixedTrust(TrustedService(enclaveKey: enclaveKey ?? key, network: "tvm:-239", asset: "USDT"))
     let router = Router(context: NanoPayRequestContext.self)
-    router.group().add(middleware: RequirePaymentMiddleware<NanoPayRequestContext>(offers: offers, verifier: verifier, enclaveKey: enclaveKey ?? key))
+    router.group().add(middleware: try RequirePaymentMiddleware<NanoPayRequestContext>(offers: offers, verifier: makeVerifier?(verifier) ?? verifier,
+                                                                                       trust: trust, clock: sellerClock))
         .get("/premium") { _, context -> String in "paid by \(context.payment!.payer) confirmation \(context.payment!.confirmationId)" }
     let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Logger(label: "seller"))
     try await app.test(.live) { client in try await body(client, f, verifier, offers) }
@@ -133,9 +139,128 @@ func withSeller(_ body: @Sendable (any TestClientProtocol, Fixture, CountingVeri
             #expect(result.status == 200 && result.receiptVerified && result.receiptTrust == .pinned)
             #expect(result.paid?.network == "tvm:-239") // the first offer it supports
             await #expect(throws: X402Buyer.Refusal.self) { _ = try await X402Buyer(wallet: wallet, maxAmountPerPayment: 999).get(url) }
-            let wrongKey = try await X402Buyer(wallet: wallet, maxAmountPerPayment: 1000, enclaveKey: Ed25519KeyPair.generate().publicKey).get(url)
-            #expect(wrongKey.status == 200 && !wrongKey.receiptVerified)
-            #expect(try f.ledger.balance(buyer.address).available == 3000)
+            // A buyer pinned to another service key refuses to sign for this offer: it never
+            // downgrades to v1 or signs for a key it does not trust.
+            await #expect(throws: X402Buyer.Refusal.self) {
+                _ = try await X402Buyer(wallet: wallet, maxAmountPerPayment: 1000, enclaveKey: Ed25519KeyPair.generate().publicKey).get(url)
+            }
+            #expect(try f.ledger.balance(buyer.address).available == 4000)
         }
+    }
+
+    /// Attack: the service path answers a new authorization with an older genuine receipt (of
+    /// another payment by the same buyer). The seller must not serve.
+    @Test func anOlderGenuineReceiptDoesNotPayForANewAuthorization() async throws {
+        let recorded = Locked<Receipt?>(nil)
+        try await withSeller({ client, f, verifier, offers in
+            let buyer = Buyer(index: 45)
+            _ = try await f.ledger.deposit(address: buyer.address, amount: 5000, publicKey: buyer.keys.publicKey, reference: "d")
+            #expect(try await pay(client, header(f, buyer, offer: offers[0])).status == .ok)
+            let second = try await pay(client, header(f, buyer, offer: offers[0]))
+            #expect(second.status.code == 402)
+            #expect(try X402.decodeHeader(X402.PaymentRequired.self, from: try #require(second.headers[Self.requiredHeader])).error == "invalid_receipt")
+            #expect(verifier.calls.withLock { $0 } == 1)
+        }, verifier: { honest in
+            ClosureVerifier { fields in
+                if let old = recorded.withLock({ $0 }) { return .paid(receipt: old, replayed: false) }
+                let answer = try await honest.verify(fields)
+                if case .paid(let r, _) = answer { recorded.withLock { $0 = r } }
+                return answer
+            }
+        })
+    }
+
+    /// Attack: a receipt for the right authorization, but for another route's payee, amount,
+    /// network or asset, or with a forged field, is refused field by field.
+    @Test func aReceiptMustMatchThePresentedAuthorizationFieldByField() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 46)
+        _ = try await f.ledger.deposit(address: buyer.address, amount: 5000, publicKey: buyer.keys.publicKey, reference: "d")
+        let offer = X402.PaymentRequirements(network: "tvm:-239", asset: "USDT", amount: "1000", payTo: sellerAddress().raw)
+        let fields = f.authorization(buyer, to: sellerAddress(), amount: 1000, version: .v2)
+        guard case .settled(let receipt, _) = try await f.service.verify(fields) else { Issue.record("not settled"); return }
+        let trusted = TrustedService(enclaveKey: f.enclave.publicKey, network: "tvm:-239", asset: "USDT")
+        let check = ReceiptCheck()
+        #expect(check.verify(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds) == nil)
+        var otherOffer = offer; otherOffer.payTo = sellerAddress(3).raw
+        #expect(check.verify(receipt, for: fields, offer: otherOffer, trusted: trusted, nowSeconds: f.nowSeconds)?.code == "invalid_receipt")
+        var pricier = offer; pricier.amount = "2000"
+        #expect(check.verify(receipt, for: fields, offer: pricier, trusted: trusted, nowSeconds: f.nowSeconds)?.code == "invalid_receipt")
+        var otherNetwork = trusted; otherNetwork.network = "tvm:-3"
+        #expect(check.verify(receipt, for: fields, offer: offer, trusted: otherNetwork, nowSeconds: f.nowSeconds)?.code == "invalid_receipt")
+        var otherAsset = trusted; otherAsset.asset = "TON"
+        #expect(check.verify(receipt, for: fields, offer: offer, trusted: otherAsset, nowSeconds: f.nowSeconds)?.code == "invalid_receipt")
+        var otherValidBefore = fields; otherValidBefore.validBefore += 1
+        #expect(check.verify(receipt, for: otherValidBefore, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds)?.code == "invalid_receipt")
+        var otherNonce = fields; otherNonce.nonce = String(repeating: "ab", count: 32)
+        #expect(check.verify(receipt, for: otherNonce, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds)?.code == "invalid_receipt")
+        // The digest is computed here: a v2 authorization checked as if for another service differs.
+        var otherService = trusted; otherService.enclaveKey = Ed25519KeyPair.generate().publicKey
+        #expect(check.verify(receipt, for: fields, offer: offer, trusted: otherService, nowSeconds: f.nowSeconds)?.code == "invalid_receipt")
+        // Freshness by the signed confirmedAt, both ways.
+        #expect(check.verify(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds + 61)?.code == "stale_receipt")
+        #expect(check.verify(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds - 61)?.code == "stale_receipt")
+        #expect(check.verify(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds + 60) == nil)
+        // Served once per (payer, nonce), whatever the service path says about `replayed`.
+        #expect(check.accept(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds) == nil)
+        #expect(check.accept(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds)?.code == "replayed")
+    }
+
+    /// `replayed` is unsigned: a service path that says `replayed: false` on a repeat does not
+    /// get the payment served twice, and one that says `replayed: true` on a first use is not
+    /// believed either.
+    @Test func theUnsignedReplayedFlagIsOnlyAHint() async throws {
+        try await withSeller({ client, f, _, offers in
+            let buyer = Buyer(index: 47)
+            _ = try await f.ledger.deposit(address: buyer.address, amount: 5000, publicKey: buyer.keys.publicKey, reference: "d")
+            let h = header(f, buyer, offer: offers[0])
+            #expect(try await pay(client, h).status == .ok, "a first use is served even if flagged replayed")
+            let again = try await pay(client, h)
+            #expect(again.status.code == 402)
+            #expect(try X402.decodeHeader(X402.PaymentRequired.self, from: try #require(again.headers[Self.requiredHeader])).error == "replayed")
+        }, verifier: { honest in
+            ClosureVerifier { fields in
+                let answer = try await honest.verify(fields)
+                if case .paid(let r, let replayed) = answer { return .paid(receipt: r, replayed: !replayed) }
+                return answer
+            }
+        })
+    }
+
+    /// A receipt signed too long ago (by the seller's clock) is refused: a stored receipt
+    /// cannot be presented later.
+    @Test func staleReceiptsAreRefused() async throws {
+        try await withSeller({ client, f, _, offers in
+            let buyer = Buyer(index: 48)
+            _ = try await f.ledger.deposit(address: buyer.address, amount: 5000, publicKey: buyer.keys.publicKey, reference: "d")
+            let answer = try await pay(client, header(f, buyer, offer: offers[0]))
+            #expect(answer.status.code == 402)
+            #expect(try X402.decodeHeader(X402.PaymentRequired.self, from: try #require(answer.headers[Self.requiredHeader])).error == "stale_receipt")
+        }, sellerClockOffsetSeconds: 120)
+    }
+
+    @Test func offersTheServiceDoesNotSettleAreRefusedAtSetUp() throws {
+        let trust = FixedTrust(TrustedService(enclaveKey: Ed25519KeyPair.generate().publicKey, network: "tvm:-239", asset: "USDT"))
+        let verifier = ClosureVerifier { _ in .refused(code: "x", message: "") }
+        for offer in [X402.PaymentRequirements(network: "tvm:-3", asset: "USDT", amount: "1000", payTo: sellerAddress().raw),
+                      X402.PaymentRequirements(network: "tvm:-239", asset: "TON", amount: "1000", payTo: sellerAddress().raw),
+                      X402.PaymentRequirements(network: "tvm:-239", asset: "USDT", amount: "01000", payTo: sellerAddress().raw),
+                      X402.PaymentRequirements(network: "tvm:-239", asset: "USDT", amount: "1000", payTo: "nowhere")] {
+            #expect(throws: SellerConfigurationError.self) {
+                _ = try RequirePaymentMiddleware<NanoPayRequestContext>(offers: [offer], verifier: verifier, trust: trust)
+            }
+        }
+    }
+
+    @Test func seenPaymentsAreBoundedAndNeverLetAReplayThrough() {
+        let seen = SeenPayments(capacity: 2)
+        #expect(seen.claim(payer: "a", nonce: "1", validBefore: 1_000, confirmedAt: 100, freshnessWindowSeconds: 60, nowSeconds: 100) == .claimed)
+        #expect(seen.claim(payer: "a", nonce: "2", validBefore: 1_000, confirmedAt: 100, freshnessWindowSeconds: 60, nowSeconds: 100) == .claimed)
+        #expect(seen.claim(payer: "a", nonce: "1", validBefore: 1_000, confirmedAt: 100, freshnessWindowSeconds: 60, nowSeconds: 100) == .alreadySeen)
+        // Full of fresh entries: refuse rather than forget one.
+        #expect(seen.claim(payer: "a", nonce: "3", validBefore: 1_000, confirmedAt: 100, freshnessWindowSeconds: 60, nowSeconds: 100) == .full)
+        // Once the old receipts are past the freshness window, their entries can go.
+        #expect(seen.claim(payer: "a", nonce: "3", validBefore: 1_000, confirmedAt: 200, freshnessWindowSeconds: 60, nowSeconds: 200) == .claimed)
+        #expect(seen.count == 1)
     }
 }

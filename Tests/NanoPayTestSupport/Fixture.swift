@@ -49,7 +49,7 @@ public final class Fixture: @unchecked Sendable {
         secret = try PlatformSecret(bytes: [UInt8](repeating: 7, count: 32))
         enclave = try Enclave(.init(directory: directory.path + "/enclave", secret: secret, clock: clock))
         ledger = try Self.openLedger(directory: directory, clock: clock, enclave: enclave, configuration: configuration)
-        service = PaymentService(configuration: configuration, ledger: ledger, enclave: enclave, clock: clock, logger: Logger(label: "test"))
+        service = try PaymentService(configuration: configuration, ledger: ledger, enclave: enclave, clock: clock, logger: Logger(label: "test"))
     }
 
     static func openLedger(directory: TempDirectory, clock: ManualClock, enclave: Enclave, configuration: ServiceConfiguration) throws -> Ledger {
@@ -61,7 +61,7 @@ public final class Fixture: @unchecked Sendable {
     public func reopen() throws {
         ledger.close()
         ledger = try Self.openLedger(directory: directory, clock: clock, enclave: enclave, configuration: configuration)
-        service = PaymentService(configuration: configuration, ledger: ledger, enclave: enclave, clock: clock, logger: Logger(label: "test"))
+        service = try PaymentService(configuration: configuration, ledger: ledger, enclave: enclave, clock: clock, logger: Logger(label: "test"))
     }
 
     public func close() {

@@ -437,7 +437,10 @@ final class Simulator {
         let validBefore = now / 1000 + (rng.chance(90) ? 60 : 0)
         let registered = model.accounts[buyer.address.raw]?.key
         let keyPair = buyer.keys.first { $0.publicKey == registered } ?? buyer.keys[0]
-        let signature = PolicyTightening.sign(keyPair: keyPair, address: buyer.address, maxAmount: max.map { Amount($0) }, rateLimit: rate,
+        // Signed, as a payer would, against the version of the policy it reads now.
+        let version = try fixture.ledger.policy(buyer.address)?.version ?? 0
+        let signature = PolicyTightening.sign(keyPair: keyPair, domain: fixture.service.domain, address: buyer.address, version: version,
+                                              maxAmount: max.map { Amount($0) }, rateLimit: rate,
                                               dailyCap: cap.map { Amount($0) }, validBefore: validBefore)
         let expected: ReferenceModel.Outcome
         if now / 1000 >= validBefore { expected = .failed(.expired) }
@@ -449,7 +452,7 @@ final class Simulator {
                                        dailyCap: cap.map { .set($0) } ?? .keep, byPayer: true)
         }
         let (observed, _) = try await outcome {
-            try await fixture.service.tightenPolicy(address: buyer.address, maxAmount: max.map { Amount($0) }, rateLimit: rate,
+            try await fixture.service.tightenPolicy(address: buyer.address, version: version, maxAmount: max.map { Amount($0) }, rateLimit: rate,
                                                     dailyCap: cap.map { Amount($0) }, validBefore: validBefore, signature: signature)
         }
         try expect(observed, expected)
