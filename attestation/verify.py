@@ -3,13 +3,15 @@
 
 Written from the format document, not from the Swift code, with only the `cryptography`
 package. Exit 0 and print the verified facts when valid; exit 2 and print the failing check
-otherwise; exit 64 on bad usage.
+otherwise (whatever the input holds: hostile values are a failed check, never a traceback);
+exit 64 on bad usage. Only canonical text is accepted: one receipt has one spelling.
 
   verify.py quote QUOTE.json --root HEX --nonce HEX [--allow-software] [--now UNIX] [--expect-measurement HEX]
   verify.py receipt RECEIPT.json --enclave-key HEX
 """
 import argparse
 import base64
+import re
 import hashlib
 import json
 import struct
@@ -29,17 +31,51 @@ class Invalid(Exception):
         self.check = check
 
 
-def unhex(value, length=None, what="value"):
-    try:
-        raw = bytes.fromhex(value)
-    except (ValueError, TypeError):
-        raise Invalid("format", f"{what} is not hex")
+HEX = re.compile(r"[0-9a-fA-F]*")
+LOWER_HEX = re.compile(r"[0-9a-f]*")
+DECIMAL = re.compile(r"0|[1-9][0-9]*")
+ADDRESS = re.compile(r"(0|-?[1-9][0-9]{0,9}):([0-9a-f]{64})")
+
+
+def unhex(value, length=None, what="value", canonical=False):
+    pattern = LOWER_HEX if canonical else HEX
+    if not isinstance(value, str) or len(value) % 2 or not pattern.fullmatch(value):
+        raise Invalid("format", f"{what} is not {'lowercase ' if canonical else ''}hex")
+    raw = bytes.fromhex(value)
     if length is not None and len(raw) != length:
         raise Invalid("format", f"{what} must be {length} bytes")
     return raw
 
 
+def u64(value, what):
+    """An integer JSON number in 0 ..< 2^64 (not a bool, not a float)."""
+    if type(value) is not int or not 0 <= value < 1 << 64:
+        raise Invalid("format", f"{what} must be an integer from 0 to 2^64-1")
+    return value
+
+
+def text(value, what):
+    if not isinstance(value, str):
+        raise Invalid("format", f"{what} must be a string")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid("format", f"{what} is not valid UTF-8 text")
+
+
+def amount(value, what):
+    """A canonical decimal string of a u128: no sign, no spaces, no leading zeros, no '_'."""
+    if not isinstance(value, str) or not value.isascii() or not DECIMAL.fullmatch(value) or len(value) > 39:
+        raise Invalid("format", f"{what} is not a canonical decimal amount")
+    n = int(value)
+    if n >= 1 << 128:
+        raise Invalid("format", f"{what} is larger than 2^128-1")
+    return n
+
+
 def field(data):
+    if len(data) > 0xFFFF:
+        raise Invalid("format", "a field is longer than its u16 length prefix allows")
     return struct.pack(">H", len(data)) + data
 
 
@@ -57,10 +93,13 @@ def es384_ok(public_key, message, signature):
 
 def report_data(claims):
     c = claims
-    canonical = (field(c["platform"].encode()) + field(unhex(c["enclavePublicKey"], 32, "enclavePublicKey"))
+    nonce = unhex(c["nonce"], None, "nonce")
+    if len(nonce) > 64:
+        raise Invalid("format", "nonce is longer than 64 bytes")
+    canonical = (field(text(c["platform"], "platform")) + field(unhex(c["enclavePublicKey"], 32, "enclavePublicKey"))
                  + field(unhex(c["measurement"], 48, "measurement")) + field(unhex(c["configHash"], 32, "configHash"))
-                 + field(unhex(c["nonce"], None, "nonce")) + struct.pack(">QQ", c["issuedAt"], c["expiresAt"])
-                 + field(c["network"].encode()) + field(c["asset"].encode()))
+                 + field(nonce) + struct.pack(">QQ", u64(c["issuedAt"], "issuedAt"), u64(c["expiresAt"], "expiresAt"))
+                 + field(text(c["network"], "network")) + field(text(c["asset"], "asset")))
     return hashlib.sha512(b"CyberNanoPay:attest:v1:" + canonical).digest()
 
 
@@ -85,14 +124,14 @@ def verify_quote(quote, root_hex, nonce_hex, allow_software, now, expect_measure
         cert = json.loads(cert_bytes)
         if cert["platform"] != quote["platform"]:
             raise Invalid("certificate", "certificate is for another platform")
-        if not (cert["notBefore"] <= now + 60 and now < cert["notAfter"]):
+        if not (u64(cert["notBefore"], "notBefore") <= now + 60 and now < u64(cert["notAfter"], "notAfter")):
             raise Invalid("certificate", "certificate is not valid now")
         doc_bytes = base64.b64decode(evidence["document"], validate=True)
         if not es384_ok(unhex(cert["publicKey"], 97, "attestation key"), b"CyberNanoPay:evidence:v1\0" + doc_bytes,
                         unhex(evidence["signature"], 96, "signature")):
             raise Invalid("evidence", "evidence signature does not verify under the certified key")
         doc = json.loads(doc_bytes)
-        if doc["digest"] != "SHA384" or not doc["moduleId"].startswith("sw:"):
+        if doc["digest"] != "SHA384" or not isinstance(doc["moduleId"], str) or not doc["moduleId"].startswith("sw:"):
             raise Invalid("evidence", "not a software evidence document")
         rd = report_data(claims)
         if rd.hex() != quote["reportData"].lower():
@@ -118,25 +157,31 @@ def verify_quote(quote, root_hex, nonce_hex, allow_software, now, expect_measure
         return claims
     except Invalid:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except Exception as exc:  # hostile shapes (wrong types, huge values, deep nesting) fail the format check
         raise Invalid("format", f"malformed quote ({type(exc).__name__})")
 
 
 def receipt_bytes(r):
-    def address(text):
-        workchain, _, account = text.partition(":")
-        return struct.pack(">i", int(workchain)) + unhex(account, 32, "address")
-    network, asset = r["network"].encode(), r["asset"].encode()
-    return (b"CyberNanoPay:receipt:v1" + unhex(r["confirmationId"], 16, "confirmationId") + address(r["from"])
-            + address(r["to"]) + int(r["amount"]).to_bytes(16, "big") + unhex(r["nonce"], 32, "nonce")
-            + struct.pack(">Q", r["validBefore"]) + int(r["remainingBalance"]).to_bytes(16, "big")
-            + struct.pack(">Q", r["confirmedAt"]) + unhex(r["authorizationDigest"], 32, "authorizationDigest")
+    def address(value, what):
+        match = ADDRESS.fullmatch(value) if isinstance(value, str) else None
+        if not match or not -(1 << 31) <= int(match.group(1)) < 1 << 31:
+            raise Invalid("format", f"{what} is not a canonical raw address (workchain:64 lowercase hex)")
+        return struct.pack(">i", int(match.group(1))) + bytes.fromhex(match.group(2))
+    network, asset = text(r["network"], "network"), text(r["asset"], "asset")
+    if len(network) > 255 or len(asset) > 255:
+        raise Invalid("format", "network and asset are at most 255 bytes")
+    return (b"CyberNanoPay:receipt:v1" + unhex(r["confirmationId"], 16, "confirmationId", canonical=True)
+            + address(r["from"], "from") + address(r["to"], "to") + amount(r["amount"], "amount").to_bytes(16, "big")
+            + unhex(r["nonce"], 32, "nonce", canonical=True) + struct.pack(">Q", u64(r["validBefore"], "validBefore"))
+            + amount(r["remainingBalance"], "remainingBalance").to_bytes(16, "big")
+            + struct.pack(">Q", u64(r["confirmedAt"], "confirmedAt"))
+            + unhex(r["authorizationDigest"], 32, "authorizationDigest", canonical=True)
             + field(network) + field(asset))
 
 
 def verify_receipt(receipt, enclave_key_hex):
     try:
-        if receipt["version"] != 1:
+        if type(receipt["version"]) is not int or receipt["version"] != 1:
             raise Invalid("format", "unknown receipt version")
         Ed25519PublicKey.from_public_bytes(unhex(enclave_key_hex, 32, "enclave key")).verify(
             unhex(receipt["signature"], 64, "signature"), receipt_bytes(receipt))
@@ -144,7 +189,7 @@ def verify_receipt(receipt, enclave_key_hex):
         raise Invalid("receipt_signature", "receipt signature does not verify under the pinned enclave key")
     except Invalid:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except Exception as exc:  # hostile shapes fail the format check, never a traceback
         raise Invalid("format", f"malformed receipt ({type(exc).__name__})")
 
 
@@ -180,8 +225,8 @@ def main(argv):
     except Invalid as exc:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 2
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"INVALID: attestation check 'format' failed: {exc}", file=sys.stderr)
+    except (OSError, ValueError, RecursionError, MemoryError) as exc:  # unreadable, not JSON, nested too deep
+        print(f"INVALID: attestation check 'format' failed: {type(exc).__name__}", file=sys.stderr)
         return 2
 
 

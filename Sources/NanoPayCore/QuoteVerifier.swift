@@ -45,6 +45,8 @@ public struct QuoteVerifier: Sendable {
 
     public func verify(_ quote: AttestationQuote) throws(Failure) -> Verified {
         func fail(_ check: String, _ detail: String) -> Failure { Failure(check: check, detail: detail) }
+        // The latest acceptable issue time; saturating, as `now` may come from a command line.
+        let latest = policy.now.addingReportingOverflow(policy.clockSkewSeconds).overflow ? .max : policy.now + policy.clockSkewSeconds
 
         guard quote.type == AttestationQuote.typeName, quote.version == 1 else { throw fail("format", "unknown quote type or version") }
         guard quote.platform == quote.claims.platform else { throw fail("platform", "envelope and claims disagree on the platform") }
@@ -66,7 +68,7 @@ public struct QuoteVerifier: Sendable {
               let attestationKey = Hex.decode(cert.publicKey, byteCount: 97)
         else { throw fail("certificate", "certificate is malformed") }
         guard cert.platform == quote.platform else { throw fail("certificate", "certificate is for platform '\(cert.platform)'") }
-        guard cert.notBefore <= policy.now + policy.clockSkewSeconds, policy.now < cert.notAfter else {
+        guard cert.notBefore <= latest, policy.now < cert.notAfter else {
             throw fail("certificate", "attestation key certificate is not valid now")
         }
         guard let docBytes = Base64.decode(quote.evidence.document),
@@ -101,7 +103,7 @@ public struct QuoteVerifier: Sendable {
                 throw fail("nonce", "quote was not made for this nonce")
             }
         }
-        guard quote.claims.issuedAt <= policy.now + policy.clockSkewSeconds else { throw fail("freshness", "quote is issued in the future") }
+        guard quote.claims.issuedAt <= latest else { throw fail("freshness", "quote is issued in the future") }
         guard policy.now < quote.claims.expiresAt else { throw fail("freshness", "quote has expired") }
         if let expectedMeasurement = policy.expectedMeasurement,
            expectedMeasurement.lowercased() != quote.claims.measurement.lowercased() {

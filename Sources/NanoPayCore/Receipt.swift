@@ -37,12 +37,15 @@ public struct Receipt: Codable, Hashable, Sendable {
         self.enclavePublicKey = enclavePublicKey; self.signature = signature
     }
 
-    /// The bytes the enclave signs. Nil if a field is malformed (such a receipt never verifies).
+    /// The bytes the enclave signs. Nil if a field is malformed or not in its canonical spelling
+    /// (raw lowercase addresses, lowercase hex): one receipt has one text, so two verifiers can't
+    /// disagree about what a signed receipt says. Such a receipt never verifies.
     public func signingBytes() -> [UInt8]? {
         guard version == 1,
+              Self.isLowercase(confirmationId), Self.isLowercase(nonce), Self.isLowercase(authorizationDigest),
               let cid = Hex.decode(confirmationId, byteCount: 16),
-              let fromAddress = try? TONAddress(parsing: from),
-              let toAddress = try? TONAddress(parsing: to),
+              let fromAddress = try? TONAddress(parsing: from), fromAddress.raw == from,
+              let toAddress = try? TONAddress(parsing: to), toAddress.raw == to,
               let nonceBytes = Hex.decode(nonce, byteCount: 32),
               let digest = Hex.decode(authorizationDigest, byteCount: 32),
               network.utf8.count <= 255, asset.utf8.count <= 255
@@ -57,6 +60,8 @@ public struct Receipt: Codable, Hashable, Sendable {
         w.field(network); w.field(asset)
         return w.bytes
     }
+
+    @inline(__always) static func isLowercase(_ hex: String) -> Bool { !hex.utf8.contains { $0 >= 0x41 && $0 <= 0x5a } }
 
     /// Verifies the signature against a key the verifier pinned (from attestation), never
     /// against the key the receipt itself names: a receipt is not self-certifying.

@@ -155,4 +155,62 @@ import Testing
                                               "--expect-measurement", Hex.encode(enclave.measurement)])
         #expect(result.status == 0, "\(result.output)")
     }
+
+    /// Hostile bytes from a peer: each verifier answers exit 2 with a failed check, never a
+    /// signal or a traceback. (A 70 kB claim string used to trap the CLI on a u16 length prefix.)
+    @Test func hostileQuotesExitTwoFromTheCLIAndVerifyPy() throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let claims = try #require(quoteJSON["claims"] as? [String: Any])
+        var variants: [(String, Data)] = []
+        for (key, value) in [("network", String(repeating: "n", count: 70_000) as Any), ("asset", String(repeating: "a", count: 70_000)),
+                             ("platform", String(repeating: "p", count: 70_000)), ("issuedAt", -1), ("expiresAt", -5),
+                             ("issuedAt", Double(1e30)), ("expiresAt", 1.5), ("nonce", String(repeating: "ab", count: 40_000)),
+                             ("enclavePublicKey", 7), ("issuedAt", true)] {
+            var c = claims; c[key] = value
+            var q = quoteJSON; q["claims"] = c
+            variants.append(("claims.\(key)", try JSONSerialization.data(withJSONObject: q)))
+        }
+        // 2^64 and beyond do not fit the JSON libraries' integers: write them as text.
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: quoteJSON, options: [.sortedKeys]), as: UTF8.self)
+        for big in ["18446744073709551616", "340282366920938463463374607431768211456", "-9223372036854775809"] {
+            let replaced = text.replacingOccurrences(of: "\"expiresAt\":\(claims["expiresAt"]!)", with: "\"expiresAt\":\(big)")
+            #expect(replaced != text)
+            variants.append(("expiresAt=\(big.prefix(8))", Data(replaced.utf8)))
+        }
+        variants.append(("deeply nested", Data((String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000)).utf8)))
+        variants.append(("not UTF-8", Data([0xff, 0xfe, 0x00, 0x7b])))
+        for (name, data) in variants {
+            let file = dir.path + "/hostile-\(variants.firstIndex { $0.0 == name }!).json"
+            try data.write(to: URL(fileURLWithPath: file))
+            #expect(try cli(file, nonce: meta.nonce) == 2, "CLI on hostile \(name)")
+            #expect(try python(file, nonce: meta.nonce) == 2, "verify.py on hostile \(name)")
+        }
+    }
+
+    /// One receipt, one text: a signed receipt whose text is respelled (friendly or `+0:`
+    /// address, upper-case hex) is refused by the library and by verify.py alike.
+    @Test func nonCanonicalReceiptTextIsRefused() throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let data = try Data(contentsOf: Self.vectors.appendingPathComponent("receipt.json"))
+        let receipt = try JSONDecoder().decode(Receipt.self, from: data)
+        let key = try #require(Hex.decode(meta.enclavePublicKey, byteCount: 32))
+        #expect(receipt.verify(pinnedEnclaveKey: key))
+        var respelled: [(String, Receipt)] = []
+        var r = receipt; r.from = "+" + receipt.from; respelled.append(("+0: from", r))
+        r = receipt; r.to = "00" + receipt.to.dropFirst(); respelled.append(("00: to", r))
+        r = receipt; r.nonce = receipt.nonce.uppercased(); respelled.append(("upper-case nonce", r))
+        r = receipt; r.confirmationId = receipt.confirmationId.uppercased(); respelled.append(("upper-case id", r))
+        for (name, variant) in respelled {
+            #expect(!variant.verify(pinnedEnclaveKey: key), "library accepted \(name)")
+            let file = dir.path + "/\(name.replacingOccurrences(of: " ", with: "-")).json"
+            try JSONEncoder().encode(variant).write(to: URL(fileURLWithPath: file))
+            #expect(try Self.run("python3", [Self.python, "receipt", file, "--enclave-key", meta.enclavePublicKey]).status == 2, "verify.py accepted \(name)")
+        }
+    }
+
+    /// verify.py's own property test (hostile values at every leaf, a seeded random walk).
+    @Test func verifyPyPropertyTestPasses() throws {
+        let result = try Self.run("python3", [Self.repo.appendingPathComponent("attestation/test_verify.py").path, "--cases", "300"])
+        #expect(result.status == 0, "\(result.output.suffix(2000))")
+    }
 }

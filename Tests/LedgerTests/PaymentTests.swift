@@ -170,7 +170,7 @@ func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
         ledger.close()
         let after = try python("print(c.execute('SELECT MAX(version) FROM schema_migrations').fetchone()[0]); print(sorted(r[0] for r in c.execute(\"SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='payments'\"))); print(c.execute(\"SELECT payer, hex(nonce), payee, hex(amount), valid_before, hex(auth_digest), status, confirmation_id, approval_id, served, created_at FROM payments\").fetchall()); print(c.execute('SELECT confirmation_id, payer, body, created_at FROM receipts').fetchall()); cols = 'payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, served, created_at'; c.execute(\"INSERT INTO payments (%s) VALUES ('0:aa', x'03', '0:bb', x'00', 1, x'04', 'settled', 'c1', NULL, 0, 1)\" % cols); c.commit()\ntry:\n c.execute(\"INSERT INTO payments (%s) VALUES ('0:aa', x'01', '0:bb', x'00', 1, x'05', 'settled', 'c2', NULL, 0, 1)\" % cols); print('duplicate nonce accepted')\nexcept sqlite3.IntegrityError: print('duplicate nonce refused')\ntry:\n c.execute(\"INSERT INTO receipts (confirmation_id, payer, body, created_at) VALUES ('c1', '0:aa', '{}', 1)\"); print('duplicate receipt accepted')\nexcept sqlite3.IntegrityError: print('duplicate receipt refused')")
         #expect(after == """
-            3
+            4
             ['payments_payee_time', 'payments_payer_time', 'payments_valid_before', 'sqlite_autoindex_payments_1']
             [('0:aa', '01', '0:bb', '00000000000000000000000000000007', 1700000000, '02', 'settled', 'c1', None, 0, 1700000000000)]
             [('c1', '0:aa', '{}', 1700000000000)]

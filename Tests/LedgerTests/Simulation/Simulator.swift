@@ -50,6 +50,8 @@ final class Simulator {
         var signerKey: [UInt8]
         var tampered: Bool
         var claimedKey: [UInt8]?
+        /// v1 signs no workchain, so the service accepts it between basechain accounts only.
+        var v1OffBasechain: Bool
     }
 
     let seed: UInt64
@@ -229,7 +231,9 @@ final class Simulator {
               signer: Ed25519KeyPair? = nil) -> Sent {
         let registered = model.accounts[buyer.address.raw]?.key
         let keyPair = signer ?? buyer.keys.first { $0.publicKey == registered } ?? buyer.keys[0]
-        let version: PaymentAuthorization.Version = rng.chance(50) ? .v1 : .v2
+        // v1 as buyers sign it (basechain accounts only), now and then off basechain to see it refused.
+        let basechain = buyer.address.workchain == 0 && payee.workchain == 0
+        let version: PaymentAuthorization.Version = (basechain && rng.chance(50)) || rng.chance(3) ? .v1 : .v2
         let domain: PaymentAuthorization.Domain? = version == .v2 ? fixture.service.domain : nil
         let auth = PaymentAuthorization.sign(keyPair: keyPair, from: buyer.address, to: payee, amount: Amount(amount),
                                              validBefore: validBefore, nonce: nonce, version: version, domain: domain)
@@ -245,12 +249,13 @@ final class Simulator {
         }
         return Sent(fields: fields, payer: buyer.address.raw, payee: payee.raw, amount: amount,
                     nonceKey: buyer.address.raw + Hex.encode(nonce), digest: auth.digest(domain: domain),
-                    validBefore: validBefore, signerKey: keyPair.publicKey, tampered: tampered, claimedKey: claimed)
+                    validBefore: validBefore, signerKey: keyPair.publicKey, tampered: tampered, claimedKey: claimed,
+                    v1OffBasechain: version == .v1 && (buyer.address.workchain != 0 || payee.workchain != 0))
     }
 
     /// The service's stateless checks, as the model sees them. Nil when the payment reaches the ledger.
     func statelessFailure(_ s: Sent) -> ErrorCode? {
-        if s.amount == 0 || s.payer == s.payee { return .invalidRequest }
+        if s.amount == 0 || s.payer == s.payee || s.v1OffBasechain { return .invalidRequest }
         if now / 1000 >= s.validBefore { return .expired }
         guard let key = model.accounts[s.payer]?.key else { return .unknownPayer }
         if let claimed = s.claimedKey, claimed != key { return .invalidSignature }
