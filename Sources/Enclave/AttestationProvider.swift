@@ -1,4 +1,5 @@
 import CNanoPayOpenSSL
+import CSodium
 import Foundation
 import NanoPayCore
 
@@ -36,9 +37,9 @@ public final class SoftwareAttestationProvider: AttestationProvider {
 
     public init(secret: PlatformSecret) throws(EnclaveError) {
         var seed = secret.derive("CyberNanoPay:platform-root:software:v1", bytes: 48)
+        defer { sodium_memzero(&seed, seed.count) }
         var priv = [UInt8](repeating: 0, count: 48)
         guard np_p384_scalar_from_seed(seed, seed.count, &priv) == 1 else { throw EnclaveError(.crypto, "cannot derive platform root") }
-        seed = [UInt8](repeating: 0, count: seed.count)
         var pub = [UInt8](repeating: 0, count: 97)
         guard np_p384_public_key(priv, &pub) == 1 else { throw EnclaveError(.crypto, "cannot derive platform root") }
         rootKey = try GuardedBytes(copying: &priv)
@@ -58,9 +59,9 @@ public final class SoftwareAttestationProvider: AttestationProvider {
     private func attestationKey(nowSeconds: UInt64) throws(EnclaveError) -> AttestationKey {
         if let key = current.withLock({ $0 }), nowSeconds + 600 < key.notAfter { return key }
         var seed = Sodium.randomBytes(48)
+        defer { sodium_memzero(&seed, seed.count) }
         var priv = [UInt8](repeating: 0, count: 48)
         guard np_p384_scalar_from_seed(seed, seed.count, &priv) == 1 else { throw EnclaveError(.crypto, "cannot make attestation key") }
-        seed = []
         var pub = [UInt8](repeating: 0, count: 97)
         guard np_p384_public_key(priv, &pub) == 1 else { throw EnclaveError(.crypto, "cannot make attestation key") }
         let guarded = try GuardedBytes(copying: &priv)

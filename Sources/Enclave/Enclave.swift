@@ -10,6 +10,8 @@ import NanoPayCore
 /// directory under a key derived from the platform secret, and held in guarded memory; no API
 /// returns private key bytes and nothing here logs key or signature material.
 public final class Enclave: ReceiptSigner, @unchecked Sendable {
+    /// What the enclave starts from. It keeps none of `secret`: the keys it needs are derived in
+    /// `init`, so once the caller drops the configuration no copy of the secret is left.
     public struct Configuration: Sendable {
         /// Where `identity.sealed` lives (created if missing).
         public var directory: String
@@ -32,12 +34,14 @@ public final class Enclave: ReceiptSigner, @unchecked Sendable {
     public let measurement: [UInt8]
     public let attestation: any AttestationProvider
     private let secretKey: GuardedBytes
-    private let configuration: Configuration
+    private let clock: any NanoClock
+    private let quoteValiditySeconds: UInt64
 
     public static let settlementTag = "CyberNanoPay:settlement:v1\0"
 
     public init(_ configuration: Configuration, attestation: (any AttestationProvider)? = nil) throws(EnclaveError) {
-        self.configuration = configuration
+        clock = configuration.clock
+        quoteValiditySeconds = configuration.quoteValiditySeconds
         do {
             try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
@@ -85,12 +89,12 @@ public final class Enclave: ReceiptSigner, @unchecked Sendable {
     /// measurement and the trust-relevant configuration.
     public func quote(nonce: [UInt8], configHash: [UInt8], network: String, asset: String) throws(EnclaveError) -> AttestationQuote {
         precondition(nonce.count <= 64 && configHash.count == 32)
-        let nowMs = configuration.clock.nowMilliseconds()
+        let nowMs = clock.nowMilliseconds()
         let issuedAt = nowMs / 1000
         let claims = AttestationQuote.Claims(
             platform: attestation.platform, enclavePublicKey: Hex.encode(publicKey), measurement: Hex.encode(measurement),
             configHash: Hex.encode(configHash), nonce: Hex.encode(nonce), issuedAt: issuedAt,
-            expiresAt: issuedAt + configuration.quoteValiditySeconds, network: network, asset: asset)
+            expiresAt: issuedAt + quoteValiditySeconds, network: network, asset: asset)
         guard let reportData = claims.reportData() else { throw EnclaveError(.crypto, "claims do not encode") }
         let evidence = try attestation.evidence(reportData: reportData, nonce: nonce, enclavePublicKey: publicKey,
                                                 measurement: measurement, configHash: configHash, nowMilliseconds: nowMs)

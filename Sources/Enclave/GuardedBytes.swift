@@ -3,7 +3,7 @@ import CSodium
 /// Secret bytes in libsodium guarded memory: guard pages around the buffer, locked out of swap,
 /// read-only once written, and zeroed when freed. No API hands the bytes out; callers get a
 /// scoped pointer for the duration of one operation.
-final class GuardedBytes: @unchecked Sendable {
+final class GuardedBytes: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private let pointer: UnsafeMutableRawPointer
     let count: Int
 
@@ -23,6 +23,10 @@ final class GuardedBytes: @unchecked Sendable {
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: pointer, count: count))
     }
+
+    var description: String { "GuardedBytes(\(count) bytes, redacted)" }
+    var debugDescription: String { description }
+    var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
 
     deinit {
         sodium_free(pointer) // zeroes before unmapping

@@ -59,7 +59,9 @@ public enum Sodium {
 /// An Ed25519 key pair held by a client (a buyer or an operator tool), derived from a 32-byte seed.
 ///
 /// The service's own key never uses this type: it lives only inside `Enclave`.
-public struct Ed25519KeyPair: Sendable {
+/// A buyer's key pair. Prints as redacted: the secret half never reaches a log through
+/// `description`, string interpolation or `dump`.
+public struct Ed25519KeyPair: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public let publicKey: [UInt8]
     private let secretKey: [UInt8]
 
@@ -73,7 +75,15 @@ public struct Ed25519KeyPair: Sendable {
         secretKey = sk
     }
 
-    public static func generate() -> Ed25519KeyPair { Ed25519KeyPair(seed: Sodium.randomBytes(32)) }
+    public static func generate() -> Ed25519KeyPair {
+        var seed = Sodium.randomBytes(32)
+        defer { sodium_memzero(&seed, seed.count) }
+        return Ed25519KeyPair(seed: seed)
+    }
+
+    public var description: String { "Ed25519KeyPair(publicKey: \(Hex.encode(publicKey)), secret redacted)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["publicKey": Hex.encode(publicKey)], displayStyle: .struct) }
 
     public func sign(_ message: [UInt8]) -> [UInt8] {
         var sig = [UInt8](repeating: 0, count: 64)

@@ -3,7 +3,10 @@ import Hummingbird
 import NanoPayCore
 
 /// The operator's bearer token. Only its SHA-256 is kept in memory and comparison is constant-time.
-public struct OperatorToken: Sendable {
+public struct OperatorToken: Sendable, CustomStringConvertible, CustomReflectable {
+    public var description: String { "OperatorToken(redacted)" }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+
     private let digest: [UInt8]
 
     public init(_ token: String) {

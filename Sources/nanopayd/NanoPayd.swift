@@ -25,7 +25,7 @@ struct NanoPayd: AsyncParsableCommand {
     @Option(help: "Asset name (NANOPAY_ASSET, default USDT).") var asset: String?
     @Option(help: "Seconds a held payment waits for approval (NANOPAY_APPROVAL_TIMEOUT_SECONDS, default 300).") var approvalTimeoutSeconds: UInt64?
     @Option(help: "File holding the operator token (NANOPAY_OPERATOR_TOKEN_FILE); NANOPAY_OPERATOR_TOKEN gives it directly.") var operatorTokenFile: String?
-    @Option(help: "File holding the platform secret (NANOPAY_PLATFORM_SECRET_FILE; default DATA/platform.secret); NANOPAY_PLATFORM_SECRET gives it as hex.") var platformSecretFile: String?
+    @Option(help: "File holding the platform secret, outside DATA (NANOPAY_PLATFORM_SECRET_FILE; default $XDG_CONFIG_HOME/cybernanopay/platform.secret or ~/.config/cybernanopay/platform.secret); NANOPAY_PLATFORM_SECRET gives it as hex.") var platformSecretFile: String?
     @Flag(help: "Refuse v1 authorizations (NANOPAY_REFUSE_V1=1, true or yes).") var refuseV1 = false
 
     func run() async throws {
@@ -54,13 +54,7 @@ struct NanoPayd: AsyncParsableCommand {
 
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let clock = SystemClock()
-        let secret: PlatformSecret
-        if let hex = env["NANOPAY_PLATFORM_SECRET"] {
-            secret = try PlatformSecret(hex: hex)
-        } else {
-            secret = try PlatformSecret.load(path: platformSecretFile ?? env["NANOPAY_PLATFORM_SECRET_FILE"] ?? dataDir + "/platform.secret", create: true)
-        }
-        let enclave = try Enclave(.init(directory: dataDir + "/enclave", secret: secret, clock: clock))
+        let enclave = try Self.openEnclave(env: env, file: platformSecretFile, dataDir: dataDir, clock: clock, logger: logger)
         // Public: what a seller pins (`nanopay attest root`).
         try (Hex.encode(enclave.attestation.rootPublicKey) + "\n").write(toFile: dataDir + "/enclave/platform-root.pub", atomically: true, encoding: .utf8)
         let crashPoint = try Self.crashPoint(env: env, logger: logger)
@@ -85,6 +79,24 @@ struct NanoPayd: AsyncParsableCommand {
         maintenance.cancel()
         ledger.close() // finishes the last commit
         logger.info("nanopayd stopped cleanly")
+    }
+
+    /// The enclave, from a platform secret kept outside DATA (`PlatformSecretSource`). The secret
+    /// is held only inside this function: the enclave derives its keys and keeps none of it, and
+    /// `NANOPAY_PLATFORM_SECRET` is removed from the environment once read.
+    static func openEnclave(env: [String: String], file: String?, dataDir: String, clock: any NanoClock, logger: Logger) throws -> Enclave {
+        let origin: PlatformSecretSource.Origin
+        if let hex = env["NANOPAY_PLATFORM_SECRET"] {
+            origin = .hex(hex)
+            unsetenv("NANOPAY_PLATFORM_SECRET")
+        } else if let path = file ?? env["NANOPAY_PLATFORM_SECRET_FILE"] ?? PlatformSecretSource.defaultPath(environment: env) {
+            origin = .file(path: path)
+        } else {
+            throw ValidationError("no platform secret: set NANOPAY_PLATFORM_SECRET_FILE (or HOME / XDG_CONFIG_HOME for the default location)")
+        }
+        let source = PlatformSecretSource(origin: origin, dataDirectory: dataDir)
+        let secret = try source.resolve { note in logger.notice("\(note)") }
+        return try Enclave(.init(directory: dataDir + "/enclave", secret: secret, clock: clock))
     }
 
     /// A boolean environment variable: 1, true or yes turn it on; unset, empty, 0, false or no

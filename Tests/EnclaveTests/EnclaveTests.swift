@@ -44,10 +44,10 @@ import Testing
     @Test func secretFileReadableByOthersIsRefused() throws {
         let dir = TempDirectory(); defer { dir.remove() }
         let path = dir.path + "/platform.secret"
-        _ = try PlatformSecret.load(path: path, create: true)
+        _ = try PlatformSecret.create(path: path)
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
-        #expect(throws: EnclaveError.self) { try PlatformSecret.load(path: path, create: false) }
+        #expect(throws: EnclaveError.self) { try PlatformSecret.load(path: path) }
     }
 
     @Test func receiptSignaturesVerifyOnlyWithTheEnclaveKey() throws {

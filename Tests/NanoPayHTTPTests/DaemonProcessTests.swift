@@ -139,3 +139,83 @@ extension DaemonProcessTests {
         #expect(wrongRoot == 2 && whyRoot.contains("'root'"))
     }
 }
+
+extension DaemonProcessTests {
+    /// Runs nanopayd until it exits by itself (a refused start); returns its status and output.
+    static func runToExit(dataDir: String, environment: [String: String], timeoutSeconds: Double = 30) async throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestBinaries.path("nanopayd"))
+        p.arguments = ["--data-dir", dataDir, "--port", String(Int.random(in: 20_000...45_000))]
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while p.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        if p.isRunning { p.terminate(); p.waitUntilExit(); return (-1, "still running after \(timeoutSeconds) s") }
+        return (p.terminationStatus, String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    /// A backup of DATA is not the enclave: the secret lives under the user's config directory,
+    /// so the same DATA started under another HOME refuses to start and makes no new identity.
+    @Test func aCopyOfDataStartedUnderAnotherHomeRefusesToStart() async throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let data = dir.path + "/data", copy = dir.path + "/data-copy"
+        func env(_ home: String) -> [String: String] {
+            ["HOME": dir.path + "/" + home, "XDG_CONFIG_HOME": dir.path + "/" + home + "/.config", "NANOPAY_OPERATOR_TOKEN": "t"]
+        }
+        let daemon = try await Self.start(dataDir: data, environment: env("home1"))
+        let health = try await ServiceClient(baseURL: daemon.url).send(.GET, "/health")
+        daemon.process.terminate(); daemon.process.waitUntilExit()
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/home1/.config/cybernanopay/platform.secret"))
+        #expect(!FileManager.default.fileExists(atPath: data + "/platform.secret"))
+        try FileManager.default.copyItem(atPath: data, toPath: copy)
+        let sealed = try Data(contentsOf: URL(fileURLWithPath: copy + "/enclave/identity.sealed"))
+        let (status, output) = try await Self.runToExit(dataDir: copy, environment: env("home2"))
+        #expect(status != 0 && output.contains("platform secret") && output.contains("refusing to start"), "\(output)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy + "/enclave/identity.sealed")) == sealed)
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/home2/.config/cybernanopay/platform.secret"))
+        // With the original secret the copy is the same enclave (a restore is possible).
+        let restored = try await Self.start(dataDir: copy, environment: env("home1"))
+        defer { restored.process.terminate(); restored.process.waitUntilExit() }
+        let again = try await ServiceClient(baseURL: restored.url).send(.GET, "/health")
+        #expect(try again.decode([String: String].self)["enclavePublicKey"] == (try health.decode([String: String].self))["enclavePublicKey"])
+    }
+
+    /// An older data directory with DATA/platform.secret: moved out on first start, logged.
+    @Test func aLegacySecretInDataIsMovedOutWithALogLine() async throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let data = dir.path + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        _ = try PlatformSecret.create(path: data + "/platform.secret")
+        let daemon = try await Self.start(dataDir: data, environment: ["HOME": dir.path + "/home", "XDG_CONFIG_HOME": dir.path + "/home/.config",
+                                                                       "NANOPAY_OPERATOR_TOKEN": "t"])
+        daemon.process.terminate(); daemon.process.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: data + "/platform.secret"))
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/home/.config/cybernanopay/platform.secret"))
+        #expect(try String(contentsOfFile: daemon.log, encoding: .utf8).contains("moved the platform secret out of the data directory"))
+    }
+}
+
+extension DaemonProcessTests {
+    /// NANOPAY_REFUSE_V1 takes 1, true or yes; anything unrecognised refuses to start.
+    @Test func refuseV1AcceptsOneTrueAndYes() async throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let buyer = Buyer(index: 2)
+        for (i, value) in ["yes", "TRUE", "1"].enumerated() {
+            let daemon = try await Self.start(dataDir: dir.path + "/data\(i)", environment: ["NANOPAY_PLATFORM_SECRET": Self.secretHex,
+                                                                                        "NANOPAY_OPERATOR_TOKEN": "t", "NANOPAY_REFUSE_V1": value])
+            defer { daemon.process.terminate(); daemon.process.waitUntilExit() }
+            let client = ServiceClient(baseURL: daemon.url, operatorToken: "t")
+            let deposit = #"{"address":"\#(buyer.address.raw)","amount":"100","publicKey":"\#(Hex.encode(buyer.keys.publicKey))","reference":"d"}"#
+            #expect(try await client.send(.POST, "/deposits", json: Data(deposit.utf8)).status == 200)
+            let v1 = AuthorizationFields(PaymentAuthorization.sign(keyPair: buyer.keys, from: buyer.address, to: sellerAddress(), amount: 1,
+                                                                   validBefore: UInt64(Date().timeIntervalSince1970) + 300))
+            let answer = try await client.send(.POST, "/verify", json: JSONEncoder().encode(v1))
+            #expect(answer.status == 400 && answer.text.contains("unsupported_version"), "NANOPAY_REFUSE_V1=\(value): \(answer.text)")
+        }
+        let (status, output) = try await Self.runToExit(dataDir: dir.path + "/bad", environment: ["NANOPAY_PLATFORM_SECRET": Self.secretHex,
+                                                                                                  "NANOPAY_REFUSE_V1": "maybe"])
+        #expect(status != 0 && output.contains("NANOPAY_REFUSE_V1"), "\(output)")
+    }
+}

@@ -263,4 +263,28 @@ func withSeller(_ body: @Sendable (any TestClientProtocol, Fixture, CountingVeri
         #expect(seen.claim(payer: "a", nonce: "3", validBefore: 1_000, confirmedAt: 200, freshnessWindowSeconds: 60, nowSeconds: 200) == .claimed)
         #expect(seen.count == 1)
     }
+
+    /// The buyer signs v2 whenever it knows the service key, and never downgrades silently.
+    @Test func buyersSignV2WheneverTheyKnowTheServiceKey() throws {
+        let buyer = Buyer(index: 49)
+        let serviceKey = Ed25519KeyPair.generate().publicKey
+        let wallet = BuyerWallet(keys: buyer.keys, address: buyer.address)
+        var offer = X402.PaymentRequirements(network: "tvm:-239", asset: "USDT", amount: "10", payTo: sellerAddress().raw)
+        // Pinned key, offer silent: v2 under the pinned key.
+        let pinned = try X402Buyer(wallet: wallet, maxAmountPerPayment: 10, enclaveKey: serviceKey).authorize(offer, nowSeconds: 1_000)
+        #expect(pinned.version == 2)
+        // Offer names the key: v2.
+        offer.extra = ["enclavePublicKey": .string(Hex.encode(serviceKey))]
+        #expect(try X402Buyer(wallet: wallet, maxAmountPerPayment: 10).authorize(offer, nowSeconds: 1_000).version == 2)
+        // A malformed key in the offer is refused, not a reason to fall back to v1.
+        offer.extra = ["enclavePublicKey": .string("zz")]
+        #expect(throws: X402Buyer.Refusal.self) { _ = try X402Buyer(wallet: wallet, maxAmountPerPayment: 10).authorize(offer, nowSeconds: 1_000) }
+        offer.extra = ["enclavePublicKey": .number(1)]
+        #expect(throws: X402Buyer.Refusal.self) { _ = try X402Buyer(wallet: wallet, maxAmountPerPayment: 10).authorize(offer, nowSeconds: 1_000) }
+        // No key known: v1, basechain only.
+        offer.extra = nil
+        #expect(try X402Buyer(wallet: wallet, maxAmountPerPayment: 10).authorize(offer, nowSeconds: 1_000).version == nil)
+        offer.payTo = "-1:" + String(repeating: "5e", count: 32)
+        #expect(throws: X402Buyer.Refusal.self) { _ = try X402Buyer(wallet: wallet, maxAmountPerPayment: 10).authorize(offer, nowSeconds: 1_000) }
+    }
 }
