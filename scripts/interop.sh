@@ -24,7 +24,7 @@ fail() { echo "INTEROP FAILED: $*"; for f in "$work"/*.log; do echo "--- $f"; ta
 
 service_port=$(free_port); seller_port=$(free_port); sdk_port=$(free_port)
 token=interop-token
-NANOPAY_OPERATOR_TOKEN=$token "$bin/nanopayd" --data-dir "$work/data" --port "$service_port" > "$work/nanopayd.log" 2>&1 & pids+=($!)
+XDG_CONFIG_HOME=$work/config NANOPAY_OPERATOR_TOKEN=$token "$bin/nanopayd" --data-dir "$work/data" --port "$service_port" > "$work/nanopayd.log" 2>&1 & pids+=($!)
 wait_http "http://127.0.0.1:$service_port/health"
 service=http://127.0.0.1:$service_port
 seller_address=0:$(printf '5e%.0s' {1..32})
