@@ -92,7 +92,10 @@ extension LedgerTransaction {
             payerRow.balance.held = held
             try save(payerRow)
             let approvalId = Self.approvalId(payer: payer, digest: request.digest)
-            let expiresAt = min(nowMilliseconds + configuration.approvalTimeoutSeconds * 1000, auth.validBefore.multipliedReportingOverflow(by: 1000).partialValue)
+            // validBefore is the buyer's number: saturate rather than wrap (a wrapped product
+            // would expire the hold at once).
+            let (validBeforeMs, overflow) = auth.validBefore.multipliedReportingOverflow(by: 1000)
+            let expiresAt = min(nowMilliseconds + configuration.approvalTimeoutSeconds * 1000, overflow ? .max : validBeforeMs)
             try transfer("hold", debit: payer, credit: payee, amount: auth.amount, reference: approvalId)
             try db.statement("INSERT INTO approvals (id, payer, nonce, payee, amount, status, reason, requested_at, expires_at) VALUES (?,?,?,?,?,'pending',?,?,?)")
                 .bind(1, approvalId).bind(2, payer).bind(3, auth.nonce).bind(4, payee).bind(5, auth.amount)

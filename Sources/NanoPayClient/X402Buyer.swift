@@ -24,10 +24,13 @@ public struct X402Buyer: Sendable {
     public let maxAmountPerPayment: Amount
     public let enclaveKey: [UInt8]?
     public let timeoutSeconds: Int64
+    /// For validBefore and the receipt's freshness.
+    public let clock: any NanoClock
 
-    public init(wallet: BuyerWallet, maxAmountPerPayment: Amount, enclaveKey: [UInt8]? = nil, timeoutSeconds: Int64 = 30) {
+    public init(wallet: BuyerWallet, maxAmountPerPayment: Amount, enclaveKey: [UInt8]? = nil, timeoutSeconds: Int64 = 30,
+                clock: any NanoClock = SystemClock()) {
         self.wallet = wallet; self.maxAmountPerPayment = maxAmountPerPayment; self.enclaveKey = enclaveKey
-        self.timeoutSeconds = timeoutSeconds
+        self.timeoutSeconds = timeoutSeconds; self.clock = clock
     }
 
     public enum ReceiptTrust: String, Sendable { case pinned, advertised, none }
@@ -101,7 +104,7 @@ public struct X402Buyer: Sendable {
         guard let offer = choose(required) else {
             throw Refusal(description: "no offer this wallet can pay within \(maxAmountPerPayment): \(required.accepts.map { "\($0.scheme) \($0.amount)" })")
         }
-        let fields = try authorize(offer, nowSeconds: SystemClock().nowSeconds())
+        let fields = try authorize(offer, nowSeconds: clock.nowSeconds())
         let payload = X402.PaymentPayload(accepted: offer, authorization: fields, resource: required.resource)
         var second = try await fetch(url, paymentHeader: X402.encodeHeader(payload))
         second.paid = offer
@@ -113,8 +116,13 @@ public struct X402Buyer: Sendable {
             let advertised = offer.extra?["enclavePublicKey"]?.stringValue.flatMap { Hex.decode($0, byteCount: 32) }
             let key = enclaveKey ?? advertised
             second.receiptTrust = enclaveKey != nil ? .pinned : (advertised != nil ? .advertised : .none)
-            second.receiptVerified = key.map { receipt.verify(pinnedEnclaveKey: $0) } ?? false
-                && receipt.from == wallet.address.raw && receipt.amount.description == offer.amount
+            // The same proof a seller checks: signed by the key, and for exactly this authorization
+            // and offer (a wide freshness window: the buyer's clock is not the service's).
+            second.receiptVerified = key.map {
+                ReceiptCheck(freshnessWindowSeconds: 3_600).verify(receipt, for: fields, offer: offer,
+                                                                  trusted: TrustedService(enclaveKey: $0, network: offer.network, asset: offer.asset),
+                                                                  nowSeconds: clock.nowSeconds()) == nil
+            } ?? false
         }
         if second.status == 402, let h = second.headers.first(where: { $0.0.lowercased() == "payment-required" })?.1 {
             second.paymentRequired = try? X402.decodeHeader(X402.PaymentRequired.self, from: h)

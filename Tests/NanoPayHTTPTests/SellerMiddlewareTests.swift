@@ -135,7 +135,7 @@ func withSeller(_ body: @Sendable (any TestClientProtocol, Fixture, CountingVeri
             _ = try await f.ledger.deposit(address: buyer.address, amount: 5000, publicKey: buyer.keys.publicKey, reference: "d")
             let url = "http://127.0.0.1:\(try #require(client.port))/premium"
             let wallet = BuyerWallet(keys: buyer.keys, address: buyer.address)
-            let result = try await X402Buyer(wallet: wallet, maxAmountPerPayment: 1000, enclaveKey: f.enclave.publicKey).get(url)
+            let result = try await X402Buyer(wallet: wallet, maxAmountPerPayment: 1000, enclaveKey: f.enclave.publicKey, clock: f.clock).get(url)
             #expect(result.status == 200 && result.receiptVerified && result.receiptTrust == .pinned)
             #expect(result.paid?.network == "tvm:-239") // the first offer it supports
             await #expect(throws: X402Buyer.Refusal.self) { _ = try await X402Buyer(wallet: wallet, maxAmountPerPayment: 999).get(url) }
