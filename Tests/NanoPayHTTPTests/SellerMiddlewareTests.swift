@@ -197,6 +197,27 @@ func withSeller(_ body: @Sendable (any TestClientProtocol, Fixture, CountingVeri
         // The digest is computed here: a v2 authorization checked as if for another service differs.
         var otherService = trusted; otherService.enclaveKey = Ed25519KeyPair.generate().publicKey
         #expect(check.verify(receipt, for: fields, offer: offer, trusted: otherService, nowSeconds: f.nowSeconds)?.code == "invalid_receipt")
+        // Each field on its own: a receipt the enclave did sign, but with one field that differs
+        // from the authorization (a faulty or compromised service path), is refused.
+        func resigned(_ change: (inout Receipt) -> Void) throws -> Receipt {
+            var r = receipt; change(&r)
+            r.signature = Hex.encode(f.enclave.sign(receiptBytes: try #require(r.signingBytes())))
+            return r
+        }
+        let mutants: [(String, Receipt)] = [
+            ("nonce", try resigned { $0.nonce = String(repeating: "cd", count: 32) }),
+            ("validBefore", try resigned { $0.validBefore += 1 }),
+            ("from", try resigned { $0.from = Buyer(index: 99).address.raw }),
+            ("to", try resigned { $0.to = sellerAddress(3).raw }),
+            ("amount", try resigned { $0.amount = Amount(999) }),
+            ("digest", try resigned { $0.authorizationDigest = String(repeating: "ef", count: 32) }),
+            ("network", try resigned { $0.network = "tvm:-3" }),
+            ("asset", try resigned { $0.asset = "TON" }),
+        ]
+        for (name, mutant) in mutants {
+            #expect(mutant.verify(pinnedEnclaveKey: f.enclave.publicKey), "\(name) mutant is validly signed")
+            #expect(check.verify(mutant, for: fields, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds)?.code == "invalid_receipt", "\(name)")
+        }
         // Freshness by the signed confirmedAt, both ways.
         #expect(check.verify(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds + 61)?.code == "stale_receipt")
         #expect(check.verify(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: f.nowSeconds - 61)?.code == "stale_receipt")
