@@ -1,8 +1,12 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Layers, one-way: NanoPayCore <- Enclave <- Ledger <- NanoPayService <- NanoPayHTTP <- nanopayd.
-// Client-side code (NanoPayClient, nanopay CLI) depends on NanoPayCore only, never on the ledger.
+// Layers, one-way (docs/ARCHITECTURE.md; `LayeringTests` fails on an import against them):
+//   NanoPayCore (types, codecs, the domain model and the LedgerStore protocol)
+//   <- Enclave (keys)   <- Ledger (SQLite engine, implements LedgerStore)
+//   <- NanoPayService (the one door: rules, receipts; sees LedgerStore, never Ledger)
+//   <- NanoPayHTTP (routes) <- nanopayd (wires an engine, the enclave and the service together).
+// Client-side code (NanoPayClient, NanoPaySeller, nanopay CLI) depends on NanoPayCore only.
 let package = Package(
     name: "CyberNanoPay",
     platforms: [.macOS(.v15)],
@@ -37,9 +41,11 @@ let package = Package(
         .target(name: "NanoPayCore", dependencies: ["CSodium", "CNanoPayOpenSSL"]),
         .target(name: "DecoderChecks", dependencies: ["NanoPayCore"]),
         .target(name: "Enclave", dependencies: ["NanoPayCore", "CSodium", "CNanoPayOpenSSL"]),
-        .target(name: "Ledger", dependencies: ["NanoPayCore", "CSQLite", "CNanoPayStorageVFS"], resources: []),
+        // The embedded storage engine; NanoPayService sees only the `LedgerStore` protocol.
+        .target(name: "Ledger", dependencies: ["NanoPayCore", "CSQLite", "CNanoPayStorageVFS",
+                                               .product(name: "NIOPosix", package: "swift-nio")]),
         .target(name: "NanoPayService", dependencies: [
-            "NanoPayCore", "Enclave", "Ledger",
+            "NanoPayCore", "Enclave",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "NanoPayHTTP", dependencies: [
@@ -48,7 +54,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "nanopayd", dependencies: [
-            "NanoPayHTTP",
+            "NanoPayHTTP", "NanoPayService", "Ledger", "Enclave", "NanoPayCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "NanoPayClient", dependencies: [

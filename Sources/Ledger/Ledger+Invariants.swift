@@ -16,7 +16,7 @@ extension Ledger {
     /// balances, then checks the global equations: money in = money held + available + out,
     /// Σ spent = Σ received, held = Σ pending holds, no counter below zero (u128 by construction).
     public func checkInvariants() throws(NanoPayError) -> InvariantReport {
-        try read { db in
+        try readBlocking { db in
             var report = InvariantReport()
             var rebuilt: [String: AccountBalance] = [:]
             func with(_ a: String, _ f: (inout AccountBalance) -> Bool) -> Bool {

@@ -1,24 +1,23 @@
 import CSQLite
 import Foundation
+import NIOPosix
 import NanoPayCore
 import Synchronization
 
-/// The service's memory of money: durable balances, nonces, policies, holds and receipts in
-/// SQLite (WAL, `synchronous=FULL`).
+/// The embedded storage engine (`LedgerStore`): durable balances, nonces, policies, holds and
+/// settled payments in SQLite (WAL, `synchronous=FULL`). It records facts; it does not sign and
+/// does not know the network, the asset or the approval timeout (the service passes that).
 ///
 /// Threading: every state change runs on one writer thread (`GroupCommitWriter`) and is
-/// answered only after its transaction is fsynced. Reads use a pool of read-only connections
-/// and see the last committed state. Time comes from the injected clock; the writer reads it
-/// once per batch, so every op in a transaction sees the same `now`.
+/// answered only after its transaction is fsynced. Reads run on two reader threads of their own
+/// (an `NIOThreadPool`, as GRDB's `DatabasePool.read` keeps SQLite off the caller's threads) with
+/// pooled read-only connections, and see the last committed state; payers' keys, read on every
+/// payment, are cached in memory. Time comes from the injected clock; the writer reads it once
+/// per batch, so every op in a transaction sees the same `now`.
 public final class Ledger: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var path: String
         public var clock: any NanoClock
-        public var signer: any ReceiptSigner
-        public var network: String
-        public var asset: String
-        /// How long a held payment waits for a human before it is voided.
-        public var approvalTimeoutSeconds: UInt64
         /// Most ops in one transaction.
         public var batchSizeMax: Int
         /// Most ops waiting for the writer; beyond it requests are refused with `overloaded`.
@@ -34,12 +33,10 @@ public final class Ledger: @unchecked Sendable {
         /// which the writer checkpoints inline so the WAL can start over (see `WALCheckpointer`).
         public var walCheckpointPages: (background: Int32, inline: Int32) = (64, 32_768)
 
-        public init(path: String, clock: any NanoClock, signer: any ReceiptSigner, network: String = "tvm:-239",
-                    asset: String = "USDT", approvalTimeoutSeconds: UInt64 = 300, batchSizeMax: Int = 512,
+        public init(path: String, clock: any NanoClock, batchSizeMax: Int = 512,
                     nonceGraceSeconds: UInt64 = 86_400 + 3_600, queueLimit: Int = 16_384,
                     commitHook: (@Sendable (CommitPoint) -> Void)? = nil) {
-            self.path = path; self.clock = clock; self.signer = signer; self.network = network; self.asset = asset
-            self.approvalTimeoutSeconds = approvalTimeoutSeconds; self.batchSizeMax = batchSizeMax
+            self.path = path; self.clock = clock; self.batchSizeMax = batchSizeMax
             self.nonceGraceSeconds = max(nonceGraceSeconds, 86_400)
             self.commitHook = commitHook
             self.queueLimit = max(queueLimit, batchSizeMax)
@@ -54,6 +51,10 @@ public final class Ledger: @unchecked Sendable {
     private var writer: GroupCommitWriter!
     private let checkpointer: WALCheckpointer
     private let readers = Locked<[SQLiteConnection]>([])
+    /// The threads reads run on, so SQLite never blocks Swift's cooperative pool.
+    private let readerThreads = NIOThreadPool(numberOfThreads: 2)
+    /// Payers' registered keys, read on every payment.
+    let keys = PublicKeyCache()
     /// Totals as of the last commit; owned by the writer thread, published for readers.
     private let committedTotals: Locked<LedgerTotals>
     private let storageHealthy = Atomic<Bool>(true)
@@ -77,6 +78,7 @@ public final class Ledger: @unchecked Sendable {
             self.commit(batch)
         }
         writer.start()
+        readerThreads.start()
     }
 
     /// A read-write connection with WAL and `synchronous=FULL`, both checked to be in effect
@@ -118,6 +120,7 @@ public final class Ledger: @unchecked Sendable {
     public func close() {
         writer.close()
         checkpointer.close()
+        try? readerThreads.syncShutdownGracefully()
         readers.withLock { $0.removeAll() }
     }
 
@@ -242,8 +245,19 @@ public final class Ledger: @unchecked Sendable {
 
     // MARK: - Reads
 
-    /// Runs a read on a pooled read-only connection (committed state only).
-    func read<T>(_ body: (SQLiteConnection) throws -> T) throws(NanoPayError) -> T {
+    /// Runs a read on a reader thread with a pooled read-only connection (committed state only).
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(NanoPayError) -> T {
+        do {
+            return try await readerThreads.runIfActive { [self] in try readBlocking(body) }
+        } catch let error as NanoPayError {
+            throw error
+        } catch {
+            throw NanoPayError(.storageUnavailable, "the ledger cannot be read right now")
+        }
+    }
+
+    /// A read on the calling thread: for tools and tests (invariant checks), never for requests.
+    func readBlocking<T>(_ body: (SQLiteConnection) throws -> T) throws(NanoPayError) -> T {
         let conn: SQLiteConnection
         do {
             conn = try readers.withLock { $0.popLast() } ?? SQLiteConnection(path: configuration.path, readOnly: true)

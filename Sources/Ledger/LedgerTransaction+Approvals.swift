@@ -13,8 +13,8 @@ extension LedgerTransaction {
     static func approval(from s: Statement) -> Approval {
         Approval(id: s.text(0) ?? "", from: s.text(1) ?? "", to: s.text(2) ?? "", amount: amount(s, 3),
                  status: ApprovalStatus(rawValue: s.text(4) ?? "") ?? .pending, reason: s.text(5) ?? "",
-                 requestedAt: UInt64(s.int(6)), expiresAt: UInt64(s.int(7)), decidedBy: s.text(8),
-                 decidedAt: s.isNull(9) ? nil : UInt64(s.int(9)), decisionReason: s.text(10), confirmationId: s.text(11))
+                 requestedAtMilliseconds: UInt64(s.int(6)), expiresAtMilliseconds: UInt64(s.int(7)), decidedBy: s.text(8),
+                 decidedAtMilliseconds: s.isNull(9) ? nil : UInt64(s.int(9)), decisionReason: s.text(10), confirmationId: s.text(11))
     }
 
     /// Voids every pending hold whose time is up (run at the start of each batch, and so by the
@@ -28,7 +28,7 @@ extension LedgerTransaction {
     }
 
     /// Approves (posts) or rejects (voids) a pending hold. A hold resolves exactly once.
-    func decide(_ id: String, approve: Bool, by: String, reason: String?) throws -> (Approval, Receipt?) {
+    func decide(_ id: String, approve: Bool, by: String, reason: String?) throws -> (Approval, SettledPayment?) {
         let current = try approvalRow(id)
         switch current.status {
         case .approved: throw NanoPayError(.alreadyApproved, "approval \(id) was already approved")
@@ -36,14 +36,14 @@ extension LedgerTransaction {
         case .expired: throw NanoPayError(.approvalExpired, "approval \(id) expired before a decision")
         case .pending: break
         }
-        let receipt = try resolve(id, to: approve ? .approved : .rejected, by: by, reason: reason)
-        return (try approvalRow(id), receipt)
+        let settled = try resolve(id, to: approve ? .approved : .rejected, by: by, reason: reason)
+        return (try approvalRow(id), settled)
     }
 
-    /// Moves a pending hold to its final state, with the matching transfer. Returns the receipt
-    /// when posted.
+    /// Moves a pending hold to its final state, with the matching transfer. Returns the settled
+    /// payment when posted.
     @discardableResult
-    private func resolve(_ id: String, to status: ApprovalStatus, by: String, reason: String?) throws -> Receipt? {
+    private func resolve(_ id: String, to status: ApprovalStatus, by: String, reason: String?) throws -> SettledPayment? {
         let s = try db.statement("SELECT payer, nonce, payee, amount FROM approvals WHERE id = ? AND status = 'pending'")
         s.bind(1, id)
         guard try s.step() else { throw NanoPayError(.internalError, "approval \(id) is not pending") }
@@ -53,7 +53,7 @@ extension LedgerTransaction {
             preconditionFailure("hold \(id) is not covered by the payer's held balance")
         }
         payerRow.balance.held = held
-        var receipt: Receipt? = nil
+        var settled: SettledPayment? = nil
         var confirmationId: String? = nil
         switch status {
         case .approved:
@@ -71,7 +71,7 @@ extension LedgerTransaction {
             try transfer("post", debit: payer, credit: payee, amount: holdAmount, reference: id)
             let p = try paymentForHold(payer: payer, nonce: nonce)
             let cid = Self.confirmationId(payer: payer, digest: p.digest, nowMilliseconds: nowMilliseconds)
-            receipt = try issueReceipt(confirmationId: cid, auth: p.auth, digest: p.digest, remaining: payerRow.balance.available)
+            settled = try recordSettled(confirmationId: cid, auth: p.auth, digest: p.digest, remaining: payerRow.balance.available)
             confirmationId = cid
             totals.paymentsApproved += 1
             totals.volume = volume
@@ -89,7 +89,7 @@ extension LedgerTransaction {
             .bind(1, status.rawValue).bind(2, by).bind(3, now).bind(4, reason).bind(5, confirmationId).bind(6, id).run()
         try db.statement("UPDATE payments SET status = ?, confirmation_id = ? WHERE payer = ? AND nonce = ?")
             .bind(1, status.rawValue).bind(2, confirmationId).bind(3, payer).bind(4, nonce).run()
-        return receipt
+        return settled
     }
 
     private func paymentForHold(payer: String, nonce: [UInt8]) throws -> (auth: PaymentAuthorization, digest: [UInt8]) {

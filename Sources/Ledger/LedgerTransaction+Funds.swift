@@ -86,7 +86,7 @@ extension LedgerTransaction {
         let p = Policy(address: address, maxAmount: optionalAmount(s, 0),
                        rateLimit: s.isNull(1) ? nil : UInt32(clamping: s.int(1)),
                        rateBurst: s.isNull(2) ? nil : UInt32(clamping: s.int(2)),
-                       dailyCap: optionalAmount(s, 3), updatedAt: UInt64(s.int(4)), updatedBy: s.text(5) ?? "",
+                       dailyCap: optionalAmount(s, 3), updatedAtMilliseconds: UInt64(s.int(4)), updatedBy: s.text(5) ?? "",
                        version: UInt64(clamping: s.int(6)))
         s.reset()
         return p
@@ -99,7 +99,7 @@ extension LedgerTransaction {
     func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority, expectedVersion: UInt64? = nil) throws -> Policy {
         let addr = address.raw
         let old = try policy(addr)
-        var p = old ?? Policy(address: addr, maxAmount: nil, rateLimit: nil, rateBurst: nil, dailyCap: nil, updatedAt: 0, updatedBy: "", version: 0)
+        var p = old ?? Policy(address: addr, maxAmount: nil, rateLimit: nil, rateBurst: nil, dailyCap: nil, updatedAtMilliseconds: 0, updatedBy: "", version: 0)
         if let expectedVersion, expectedVersion != p.version {
             throw NanoPayError(.policyConflict, "the request was signed for policy version \(expectedVersion) but the policy is at version \(p.version); sign again for the current version")
         }
@@ -122,7 +122,7 @@ extension LedgerTransaction {
         p.rateBurst = try apply(update.rateBurst, p.rateBurst, "rateBurst")
         p.dailyCap = try apply(update.dailyCap, p.dailyCap, "dailyCap")
         if p.rateLimit == nil { p.rateBurst = nil }
-        p.updatedAt = nowMilliseconds
+        p.updatedAtMilliseconds = nowMilliseconds
         switch authority {
         case .operator(let who): p.updatedBy = "operator:\(who)"
         case .payer: p.updatedBy = "payer"

@@ -24,9 +24,10 @@ extension LedgerTransaction {
         return row
     }
 
-    /// The stateful half of a payment: nonce state, policy, balance, then debit, credit, receipt
-    /// and nonce consumption, all in this transaction. A failed check writes nothing.
-    func pay(_ request: PaymentRequest) throws -> PaymentOutcome {
+    /// The stateful half of a payment: nonce state, policy, balance, then debit, credit, the
+    /// settled payment's facts and nonce consumption, all in this transaction. A failed check
+    /// writes nothing. A hold expires `holdTimeoutSeconds` after now, or at validBefore if sooner.
+    func pay(_ request: PaymentRequest, holdTimeoutSeconds: UInt64) throws -> PaymentRecord {
         let auth = request.authorization
         let payer = auth.from.raw, payee = auth.to.raw
 
@@ -95,7 +96,10 @@ extension LedgerTransaction {
             // validBefore is the buyer's number: saturate rather than wrap (a wrapped product
             // would expire the hold at once).
             let (validBeforeMs, overflow) = auth.validBefore.multipliedReportingOverflow(by: 1000)
-            let expiresAt = min(nowMilliseconds + configuration.approvalTimeoutSeconds * 1000, overflow ? .max : validBeforeMs)
+            let timeoutMs = holdTimeoutSeconds.multipliedReportingOverflow(by: 1000)
+            let untilTimeout = nowMilliseconds.addingReportingOverflow(timeoutMs.partialValue)
+            let timeoutEnd = timeoutMs.overflow || untilTimeout.overflow ? UInt64.max : untilTimeout.partialValue
+            let expiresAt = min(timeoutEnd, overflow ? .max : validBeforeMs)
             try transfer("hold", debit: payer, credit: payee, amount: auth.amount, reference: approvalId)
             try db.statement("INSERT INTO approvals (id, payer, nonce, payee, amount, status, reason, requested_at, expires_at) VALUES (?,?,?,?,?,'pending',?,?,?)")
                 .bind(1, approvalId).bind(2, payer).bind(3, auth.nonce).bind(4, payee).bind(5, auth.amount)
@@ -103,7 +107,7 @@ extension LedgerTransaction {
             try insertPayment(auth, digest: request.digest, status: "held", confirmationId: nil, approvalId: approvalId)
             try bindPaymentIdentifier(request)
             totals.paymentsHeld += 1
-            return .held(approvalId: approvalId, expiresAt: expiresAt)
+            return .held(approvalId: approvalId, expiresAtMilliseconds: expiresAt)
         }
 
         var payeeRow = try accountOrNew(payee)
@@ -120,28 +124,28 @@ extension LedgerTransaction {
         try save(payeeRow)
         let confirmationId = Self.confirmationId(payer: payer, digest: request.digest, nowMilliseconds: nowMilliseconds)
         try transfer("payment", debit: payer, credit: payee, amount: auth.amount, reference: confirmationId)
-        let receipt = try issueReceipt(confirmationId: confirmationId, auth: auth, digest: request.digest, remaining: available)
+        let settled = try recordSettled(confirmationId: confirmationId, auth: auth, digest: request.digest, remaining: available)
         try insertPayment(auth, digest: request.digest, status: "settled", confirmationId: confirmationId, approvalId: nil)
         try bindPaymentIdentifier(request)
         totals.paymentsSettled += 1
         totals.volume = volume
-        return .settled(receipt: receipt, replayed: false)
+        return .settled(settled, replayed: false)
     }
 
     /// The answer to an identical resubmission.
-    private func replay(_ existing: PaymentRow, payer: String, nonce: [UInt8]) throws -> PaymentOutcome {
+    private func replay(_ existing: PaymentRow, payer: String, nonce: [UInt8]) throws -> PaymentRecord {
         switch existing.status {
         case "settled":
-            return .settled(receipt: try receipt(existing.confirmationId ?? ""), replayed: true)
+            return .settled(try settledPayment(existing.confirmationId ?? ""), replayed: true)
         case "approved":
             // The buyer is served by the first verify after approval; later ones are replays.
             if !existing.served {
                 try db.statement("UPDATE payments SET served = 1 WHERE payer = ? AND nonce = ?").bind(1, payer).bind(2, nonce).run()
             }
-            return .settled(receipt: try receipt(existing.confirmationId ?? ""), replayed: existing.served)
+            return .settled(try settledPayment(existing.confirmationId ?? ""), replayed: existing.served)
         case "held":
             let approval = try approvalRow(existing.approvalId ?? "")
-            return .held(approvalId: approval.id, expiresAt: approval.expiresAt)
+            return .held(approvalId: approval.id, expiresAtMilliseconds: approval.expiresAtMilliseconds)
         case "rejected":
             throw NanoPayError(.approvalRejected, "this payment was rejected by an operator")
         default:
@@ -177,34 +181,33 @@ extension LedgerTransaction {
             .bind(5, Int64(clamping: auth.validBefore)).bind(6, digest).bind(7, status).bind(8, confirmationId).bind(9, approvalId).bind(10, now).run()
     }
 
-    /// Stores the receipt for a posted payment, unsigned: callers get it signed on the way out
-    /// (`Receipt.signed(by:)`), so the 14 µs Ed25519 signature is not paid on the single writer.
-    func issueReceipt(confirmationId: String, auth: PaymentAuthorization, digest: [UInt8], remaining: Amount) throws -> Receipt {
-        let receipt = Receipt(confirmationId: confirmationId, from: auth.from.raw, to: auth.to.raw, amount: auth.amount,
-                              nonce: Hex.encode(auth.nonce), validBefore: auth.validBefore, remainingBalance: remaining,
-                              confirmedAt: nowMilliseconds / 1000, authorizationDigest: Hex.encode(digest),
-                              network: configuration.network, asset: configuration.asset,
-                              enclavePublicKey: Hex.encode(configuration.signer.publicKey), signature: "")
+    /// Records the facts of a posted payment (the receipt's content, unsigned: the service signs
+    /// it on the way out, off the single writer; the ledger has no key).
+    func recordSettled(confirmationId: String, auth: PaymentAuthorization, digest: [UInt8], remaining: Amount) throws -> SettledPayment {
+        let settled = SettledPayment(confirmationId: confirmationId, from: auth.from.raw, to: auth.to.raw, amount: auth.amount,
+                                     nonce: Hex.encode(auth.nonce), validBefore: auth.validBefore, remainingBalance: remaining,
+                                     confirmedAtSeconds: nowMilliseconds / 1000, authorizationDigest: Hex.encode(digest))
         try db.statement("INSERT INTO receipts (confirmation_id, payer, body, created_at) VALUES (?,?,?,?)")
-            .bind(1, confirmationId).bind(2, auth.from.raw).bind(3, ReceiptCodec.encode(receipt)).bind(4, now).run()
-        return receipt
+            .bind(1, confirmationId).bind(2, auth.from.raw).bind(3, settled.canonicalJSON()).bind(4, now).run()
+        return settled
     }
 
-    /// The stored receipt, if any.
-    func findReceipt(_ confirmationId: String) throws -> Receipt? {
+    /// The facts of a settled payment, if any. (Rows written by earlier versions hold a whole
+    /// unsigned receipt; its extra keys are ignored.)
+    func findSettledPayment(_ confirmationId: String) throws -> SettledPayment? {
         let s = try db.statement("SELECT body FROM receipts WHERE confirmation_id = ?")
         s.bind(1, confirmationId)
         defer { s.reset() }
         guard try s.step(), let body = s.text(0) else { return nil }
-        return ReceiptCodec.decode(body)
+        return try? JSONDecoder().decode(SettledPayment.self, from: Data(body.utf8))
     }
 
-    /// A receipt that must exist (its payment is posted).
-    func receipt(_ confirmationId: String) throws -> Receipt {
-        guard let receipt = try findReceipt(confirmationId) else {
-            throw NanoPayError(.internalError, "receipt \(confirmationId) is missing")
+    /// A settled payment that must exist (it is posted).
+    func settledPayment(_ confirmationId: String) throws -> SettledPayment {
+        guard let settled = try findSettledPayment(confirmationId) else {
+            throw NanoPayError(.internalError, "settled payment \(confirmationId) is missing")
         }
-        return receipt
+        return settled
     }
 
     func rateTat(_ address: String, _ direction: String) throws -> Int64? {
@@ -257,12 +260,3 @@ extension LedgerTransaction {
         "apr_" + Hex.encode(Sodium.sha256(Array("CyberNanoPay:approval:v2:\(payer):".utf8) + digest).prefix(12))
     }
 }
-
-/// Receipt JSON as stored and served (stable key order).
-public enum ReceiptCodec {
-    public static func encode(_ receipt: Receipt) -> String { receipt.canonicalJSON() }
-    public static func decode(_ text: String) -> Receipt? {
-        try? JSONDecoder().decode(Receipt.self, from: Data(text.utf8))
-    }
-}
-

@@ -4,7 +4,7 @@ import NanoPayCore
 /// What the service said about one authorization.
 public enum VerifierAnswer: Sendable, Equatable {
     case paid(receipt: Receipt, replayed: Bool)
-    case held(approvalId: String, expiresAt: UInt64)
+    case held(approvalId: String, expiresAtSeconds: UInt64)
     case refused(code: String, message: String)
 }
 
@@ -35,7 +35,7 @@ public struct RemoteVerifier: PaymentVerifier {
             // A peer's number: NaN, negative or past 2^64 must not trap the seller.
             var expiresAt: UInt64 = 0
             if case .number(let n)? = body["expiresAt"], let exact = UInt64(exactly: n.rounded(.down)) { expiresAt = exact }
-            return .held(approvalId: id, expiresAt: expiresAt)
+            return .held(approvalId: id, expiresAtSeconds: expiresAt)
         default:
             return .refused(code: body["error"]?.stringValue ?? "http_\(answer.status)", message: body["message"]?.stringValue ?? "")
         }

@@ -54,13 +54,6 @@ public enum RequestDecoding {
     }
 }
 
-/// A change to one policy field.
-public enum FieldUpdate<Value: Sendable & Equatable>: Sendable, Equatable {
-    case keep
-    case set(Value)
-    case clear
-}
-
 /// `POST /policy`: fields present are set, `null` clears, absent keeps. With `signature` and
 /// `validBefore` it is a payer-signed tightening (`PolicyTightening`), otherwise an operator's.
 public struct PolicyRequest: Sendable, Equatable {

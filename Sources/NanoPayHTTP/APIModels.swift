@@ -1,4 +1,3 @@
-import Ledger
 import NanoPayCore
 
 /// Response bodies of the HTTP contract. Times are unix seconds; amounts decimal strings.
@@ -52,8 +51,8 @@ struct ApprovalBody: Encodable {
 
     init(_ a: Approval, receipt: Receipt? = nil) {
         id = a.id; from = a.from; to = a.to; amount = a.amount; status = a.status.rawValue; reason = a.reason
-        requestedAt = a.requestedAt / 1000; expiresAt = a.expiresAt / 1000; decidedBy = a.decidedBy
-        decidedAt = a.decidedAt.map { $0 / 1000 }; decisionReason = a.decisionReason; confirmationId = a.confirmationId
+        requestedAt = a.requestedAtMilliseconds / 1000; expiresAt = a.expiresAtMilliseconds / 1000; decidedBy = a.decidedBy
+        decidedAt = a.decidedAtMilliseconds.map { $0 / 1000 }; decisionReason = a.decisionReason; confirmationId = a.confirmationId
         self.receipt = receipt
     }
 }
@@ -69,7 +68,7 @@ struct PolicyBody: Encodable {
     var version: UInt64
     init(_ p: Policy) {
         address = p.address; maxAmount = p.maxAmount; rateLimit = p.rateLimit; rateBurst = p.rateBurst
-        dailyCap = p.dailyCap; updatedAt = p.updatedAt / 1000; updatedBy = p.updatedBy; version = p.version
+        dailyCap = p.dailyCap; updatedAt = p.updatedAtMilliseconds / 1000; updatedBy = p.updatedBy; version = p.version
     }
 }
 

@@ -1,5 +1,4 @@
 import Hummingbird
-import Ledger
 import NanoPayCore
 import NanoPayService
 
@@ -33,7 +32,8 @@ public final class HTTPMetrics: Sendable {
         for (code, n) in service.stats.outcomeCounts.sorted(by: { $0.key < $1.key }) {
             out += "nanopay_verify_outcomes_total{outcome=\"\(code)\"} \(n)\n"
         }
-        let t = service.ledger.totals
+        let t = service.totals
+        let storage = service.storageStatus
         out += "# TYPE nanopay_ledger_accounts gauge\nnanopay_ledger_accounts \(t.accounts)\n"
         out += "# TYPE nanopay_ledger_payments gauge\n"
         for (status, n) in [("settled", t.paymentsSettled), ("held", t.paymentsHeld), ("approved", t.paymentsApproved),
@@ -41,9 +41,9 @@ public final class HTTPMetrics: Sendable {
             out += "nanopay_ledger_payments{status=\"\(status)\"} \(n)\n"
         }
         out += "# TYPE nanopay_ledger_volume_units gauge\nnanopay_ledger_volume_units \(t.volume)\n"
-        out += "# TYPE nanopay_ledger_writer_queue_depth gauge\nnanopay_ledger_writer_queue_depth \(service.ledger.writerQueueDepth)\n"
-        out += "# TYPE nanopay_ledger_mean_commit_batch gauge\nnanopay_ledger_mean_commit_batch \(service.ledger.meanBatchSize)\n"
-        out += "# TYPE nanopay_storage_healthy gauge\nnanopay_storage_healthy \(service.ledger.isStorageHealthy ? 1 : 0)\n"
+        out += "# TYPE nanopay_ledger_writer_queue_depth gauge\nnanopay_ledger_writer_queue_depth \(storage.writerQueueDepth)\n"
+        out += "# TYPE nanopay_ledger_mean_commit_batch gauge\nnanopay_ledger_mean_commit_batch \(storage.meanBatchSize)\n"
+        out += "# TYPE nanopay_storage_healthy gauge\nnanopay_storage_healthy \(storage.isHealthy ? 1 : 0)\n"
         return out
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import Ledger
 import NanoPayCore
 import NanoPayService
 
@@ -10,44 +9,37 @@ struct Routes: Sendable {
     let service: PaymentService
     let operatorToken: OperatorToken
 
-    static let referenceLengthMax = 256
-    static let reasonLengthMax = 1024
-
     func register(on router: Router<BasicRequestContext>) {
         router.post("/verify") { request, _ in await self.verify(request) }
         router.post("/verify/batch") { request, _ in await self.verifyBatch(request) }
-        router.get("/balance/{address}") { _, context in self.handle { () throws(NanoPayError) in
+        router.get("/balance/{address}") { _, context in await self.handleAsync { () async throws in
             let address = try Self.address(context.parameters.get("address") ?? "", field: "address")
-            return JSONResponse.make(try service.ledger.balance(address))
+            return JSONResponse.make(try await service.balance(address))
         } }
-        router.get("/stats") { _, _ in self.stats() }
+        router.get("/stats") { _, _ in await self.stats() }
         router.get("/attestation") { request, _ in self.handle { () throws(NanoPayError) in
-            let text = request.uri.queryParameters.get("nonce") ?? ""
-            guard let nonce = Hex.decode(text), nonce.count <= 64 else {
+            guard let nonce = Hex.decode(request.uri.queryParameters.get("nonce") ?? "") else {
                 throw NanoPayError.invalid("nonce must be hex of at most 64 bytes")
             }
             return JSONResponse.make(try service.quote(nonce: nonce))
         } }
         router.post("/policy") { request, _ in await self.handleAsync { () async throws in try await self.postPolicy(request) } }
-        router.get("/policy/{address}") { _, context in self.handle { () throws(NanoPayError) in
+        router.get("/policy/{address}") { _, context in await self.handleAsync { () async throws in
             let address = try Self.address(context.parameters.get("address") ?? "", field: "address")
-            guard let policy = try service.ledger.policy(address) else {
-                throw NanoPayError(.policyNotFound, "no policy for \(address.raw)")
-            }
-            return JSONResponse.make(PolicyBody(policy))
+            return JSONResponse.make(PolicyBody(try await service.policy(address)))
         } }
-        router.get("/approvals") { request, _ in self.handle { () throws(NanoPayError) in
+        router.get("/approvals") { request, _ in await self.handleAsync { () async throws in
             _ = try operatorToken.authorize(request)
             let text = request.uri.queryParameters.get("status") ?? "pending"
             guard let status = ApprovalStatus(rawValue: text) else {
                 throw NanoPayError.invalid("status must be pending, approved, rejected or expired")
             }
-            let list = try service.ledger.approvals(status: status).map { ApprovalBody($0) }
+            let list = try await service.approvals(status: status).map { ApprovalBody($0) }
             return JSONResponse.make(["approvals": list])
         } }
-        router.get("/approvals/{id}") { request, context in self.handle { () throws(NanoPayError) in
+        router.get("/approvals/{id}") { request, context in await self.handleAsync { () async throws in
             _ = try operatorToken.authorize(request)
-            let (approval, receipt) = try service.ledger.approval(id: context.parameters.get("id") ?? "")
+            let (approval, receipt) = try await service.approval(id: context.parameters.get("id") ?? "")
             return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
         } }
         router.post("/approvals/{id}/approve") { request, context in await self.decide(request, context, approve: true) }
@@ -57,39 +49,32 @@ struct Routes: Sendable {
             let body = try await BodyReader.decode(DepositRequest.self, from: request)
             let address = try Self.address(body.address, field: "address")
             let amount = try Self.amount(body.amount, field: "amount")
-            let reference = try Self.reference(body.reference)
             var key: [UInt8]? = nil
             if let text = body.publicKey {
                 guard let k = Hex.decode(text, byteCount: 32) else { throw NanoPayError.invalid("publicKey must be 64 hex characters") }
                 key = k
             }
-            return JSONResponse.make(try await service.ledger.deposit(address: address, amount: amount, publicKey: key, reference: reference))
+            return JSONResponse.make(try await service.deposit(address: address, amount: amount, publicKey: key, reference: body.reference))
         } }
         router.post("/withdrawals") { request, _ in await self.handleAsync { () async throws in
             _ = try operatorToken.authorize(request)
             let body = try await BodyReader.decode(WithdrawalRequest.self, from: request)
             let address = try Self.address(body.address, field: "address")
             let amount = try Self.amount(body.amount, field: "amount")
-            let reference = try Self.reference(body.reference)
-            return JSONResponse.make(try await service.ledger.withdraw(address: address, amount: amount, reference: reference))
+            return JSONResponse.make(try await service.withdraw(address: address, amount: amount, reference: body.reference))
         } }
         router.post("/keys/rotate") { request, _ in await self.handleAsync { () async throws in
             _ = try operatorToken.authorize(request)
             let body = try await BodyReader.decode(KeyRotationRequest.self, from: request)
             let address = try Self.address(body.address, field: "address")
             guard let key = Hex.decode(body.publicKey, byteCount: 32) else { throw NanoPayError.invalid("publicKey must be 64 hex characters") }
-            try await service.ledger.rotateKey(address: address, publicKey: key)
-            return JSONResponse.make(try service.ledger.balance(address))
+            return JSONResponse.make(try await service.rotateKey(address: address, publicKey: key))
         } }
-        router.get("/receipts/{confirmationId}") { _, context in self.handle { () throws(NanoPayError) in
-            let id = context.parameters.get("confirmationId") ?? ""
-            guard Hex.decode(id, byteCount: 16) != nil, let receipt = try service.ledger.receipt(confirmationId: id.lowercased()) else {
-                throw NanoPayError(.receiptNotFound, "no receipt with confirmation id \(id.prefix(64))")
-            }
-            return JSONResponse.make(receipt)
+        router.get("/receipts/{confirmationId}") { _, context in await self.handleAsync { () async throws in
+            JSONResponse.make(try await service.receipt(confirmationId: context.parameters.get("confirmationId") ?? ""))
         } }
         router.get("/health") { _, _ in
-            let healthy = service.ledger.isStorageHealthy
+            let healthy = service.storageStatus.isHealthy
             return JSONResponse.make(HealthBody(status: healthy ? "ok" : "degraded", storage: healthy ? "ok" : "unavailable",
                                                 enclavePublicKey: Hex.encode(service.enclave.publicKey),
                                                 network: service.configuration.network, asset: service.configuration.asset),
@@ -143,8 +128,8 @@ struct Routes: Sendable {
         case .success(.settled(let receipt, let replayed)):
             return (.ok, VerifySuccessBody(confirmationId: receipt.confirmationId, remainingBalance: receipt.remainingBalance,
                                            replayed: replayed, receipt: receipt).json, nil)
-        case .success(.held(let id, let expiresAt)):
-            return (.accepted, Array(JSONResponse.encode(ApprovalRequiredBody(approvalId: id, expiresAt: expiresAt / 1000))), nil)
+        case .success(.held(let id, let expiresAtMilliseconds)):
+            return (.accepted, Array(JSONResponse.encode(ApprovalRequiredBody(approvalId: id, expiresAt: expiresAtMilliseconds / 1000))), nil)
         case .failure(let error):
             return (HTTPStatusMap.status(for: error.code), Array(JSONResponse.encode(JSONResponse.ErrorBody(error: error.code.rawValue, message: error.message,
                                                                                          retryAfterSeconds: error.retryAfterSeconds))), error.retryAfterSeconds)
@@ -168,16 +153,9 @@ struct Routes: Sendable {
                     throw NanoPayError.invalid(JSONErrors.describe(error))
                 }
             }
-            if let r = reason, r.utf8.count > Self.reasonLengthMax { throw NanoPayError.invalid("reason is longer than \(Self.reasonLengthMax) bytes") }
-            do {
-                let (approval, receipt) = try await service.ledger.decide(approvalId: context.parameters.get("id") ?? "", approve: approve,
-                                                                         by: "operator", reason: reason)
-                return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
-            } catch {
-                // Deciding an already resolved hold is a conflict, whatever resolved it.
-                let e = NanoPayError.wrap(error)
-                guard e.code == .approvalExpired else { throw e }
-                return JSONResponse.error(e, status: .conflict)
+            switch try await service.decide(approvalId: context.parameters.get("id") ?? "", approve: approve, by: "operator", reason: reason) {
+            case .decided(let approval, let receipt): return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
+            case .alreadyResolved(let error): return JSONResponse.error(error, status: .conflict)
             }
         }
     }
@@ -189,21 +167,10 @@ struct Routes: Sendable {
         let update = PolicyUpdate(maxAmount: body.maxAmount, rateLimit: body.rateLimit, rateBurst: body.rateBurst, dailyCap: body.dailyCap)
         guard request.headers[.authorization] == nil, let (signature, validBefore, version) = body.payerSignature else {
             let who = try operatorToken.authorize(request)
-            return JSONResponse.make(PolicyBody(try await service.ledger.setPolicy(address: body.address, update: update, authority: .operator(who))))
+            return JSONResponse.make(PolicyBody(try await service.setPolicy(address: body.address, update: update, by: who)))
         }
-        func value<V>(_ u: FieldUpdate<V>, _ name: String) throws(NanoPayError) -> V? {
-            switch u {
-            case .keep: return nil
-            case .set(let v): return v
-            case .clear: throw NanoPayError(.policyNotTighter, "a payer cannot remove its \(name)")
-            }
-        }
-        guard update.rateBurst == .keep else { throw NanoPayError.invalid("rateBurst can only be set by an operator") }
-        let policy = try await service.tightenPolicy(address: body.address, version: version, maxAmount: try value(update.maxAmount, "maxAmount"),
-                                                     rateLimit: try value(update.rateLimit, "rateLimit"),
-                                                     dailyCap: try value(update.dailyCap, "dailyCap"),
-                                                     validBefore: validBefore, signature: signature)
-        return JSONResponse.make(PolicyBody(policy))
+        return JSONResponse.make(PolicyBody(try await service.payerPolicyRequest(address: body.address, update: update, version: version,
+                                                                                 validBefore: validBefore, signature: signature)))
     }
 
     struct StatsBody: Encodable {
@@ -219,21 +186,16 @@ struct Routes: Sendable {
         var meanCommitBatch: Double
     }
 
-    func stats() -> Response {
-        handle { () throws(NanoPayError) in
-            let t = service.ledger.totals
-            var latency: [String: Double] = [:]
-            for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)] {
-                if let v = service.stats.latencyQuantileMilliseconds(q) { latency[name] = v }
-            }
-            let body = StatsBody(
+    func stats() async -> Response {
+        await handleAsync { () async throws in
+            let snapshot = try await service.snapshot()
+            let t = snapshot.totals
+            return JSONResponse.make(StatsBody(
                 payments: ["settled": t.paymentsSettled, "held": t.paymentsHeld, "approved": t.paymentsApproved,
                            "rejected": t.paymentsRejected, "expired": t.paymentsExpired],
-                outcomes: service.stats.outcomeCounts, volume: t.volume, deposited: t.deposited, withdrawn: t.withdrawn,
-                accounts: t.accounts, pendingApprovals: try service.ledger.pendingApprovalCount(),
-                uptimeSeconds: service.stats.uptimeSeconds,
-                verifyLatencyMs: latency, meanCommitBatch: service.ledger.meanBatchSize)
-            return JSONResponse.make(body)
+                outcomes: snapshot.outcomes, volume: t.volume, deposited: t.deposited, withdrawn: t.withdrawn,
+                accounts: t.accounts, pendingApprovals: snapshot.pendingApprovals, uptimeSeconds: snapshot.uptimeSeconds,
+                verifyLatencyMs: snapshot.verifyLatencyMilliseconds, meanCommitBatch: snapshot.meanCommitBatch))
         }
     }
 
@@ -253,12 +215,5 @@ struct Routes: Sendable {
 
     static func amount(_ text: String, field: String, allowZero: Bool = false) throws(NanoPayError) -> Amount {
         do { return try Amount(parsing: text, allowZero: allowZero) } catch { throw NanoPayError.invalid("\(field): \(error.description)") }
-    }
-
-    static func reference(_ text: String) throws(NanoPayError) -> String {
-        guard !text.isEmpty, text.utf8.count <= referenceLengthMax, !text.contains(where: { $0.isNewline }) else {
-            throw NanoPayError.invalid("reference must be 1 to \(referenceLengthMax) bytes on one line")
-        }
-        return text
     }
 }

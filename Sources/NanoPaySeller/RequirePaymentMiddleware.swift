@@ -103,9 +103,9 @@ public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMi
         switch answer {
         case .refused(let code, let message):
             return paymentRequired(request, error: code, message: message)
-        case .held(let approvalId, let expiresAt):
+        case .held(let approvalId, let expiresAtSeconds):
             return paymentRequired(request, error: "approval_required", message: "held for human approval",
-                                   extra: ["approvalId": .string(approvalId), "expiresAt": .number(Double(expiresAt))])
+                                   extra: ["approvalId": .string(approvalId), "expiresAt": .number(Double(expiresAtSeconds))])
         case .paid(let receipt, _):
             if let refusal = receiptCheck.accept(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: clock.nowSeconds()) {
                 return paymentRequired(request, error: refusal.code, message: refusal.message,

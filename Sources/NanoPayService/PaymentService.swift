@@ -1,40 +1,45 @@
 import Enclave
-import Ledger
 import Logging
 import NanoPayCore
 
-/// The domain service the HTTP layer calls. It runs the stateless checks of a payment
-/// (well-formed, not expired, payer known, signature) on the caller's thread — in parallel
-/// across requests, off the single writer — and hands only verified payments to the ledger.
+/// The one door to the domain: nanopayd's routes, the x402 facilitator, an embedding seller and
+/// the operator console call this and nothing below it.
+///
+/// It owns the rules: the stateless checks of a payment (well-formed, v1 on basechain only, not
+/// expired, payer known, signature), run on the caller's thread, in parallel across requests and
+/// off the single writer; who may change which policy field; reference formats; what a hold's
+/// decision means. The ledger (`LedgerStore`) records facts and returns them; the service turns
+/// settled payments into receipts and asks the enclave to sign them.
 public final class PaymentService: Sendable {
     public let configuration: ServiceConfiguration
-    public let ledger: Ledger
+    let ledger: any LedgerStore
     public let enclave: Enclave
     public let clock: any NanoClock
     public let stats: ServiceStats
     let logger: Logger
+    /// The domain a v2 authorization binds: this network and this enclave's key.
+    public let domain: PaymentAuthorization.Domain
 
     /// Throws if the configured network cannot be bound into v2 authorizations.
-    public init(configuration: ServiceConfiguration, ledger: Ledger, enclave: Enclave, clock: any NanoClock, logger: Logger) throws(NanoPayError) {
+    public init(configuration: ServiceConfiguration, ledger: any LedgerStore, enclave: Enclave, clock: any NanoClock, logger: Logger) throws(NanoPayError) {
         self.configuration = configuration; self.ledger = ledger; self.enclave = enclave; self.clock = clock
         self.logger = logger
         self.stats = ServiceStats()
         self.domain = try PaymentAuthorization.Domain(network: configuration.network, serviceId: enclave.publicKey)
     }
 
-    /// The domain a v2 authorization binds: this network and this enclave's key.
-    public let domain: PaymentAuthorization.Domain
+    // MARK: - Payments
 
     /// Checks in order: well-formed, not expired, payer known, signature valid; then nonce
     /// state, policy and balance inside the ledger transaction.
     ///
     /// `paymentIdentifier` (x402 `payment-identifier`) is bound to this authorization in the
     /// transaction that first records it; an id bound to another one is refused.
-    public func verify(_ fields: AuthorizationFields, paymentIdentifier: String? = nil) async throws -> PaymentOutcome {
+    public func verify(_ fields: AuthorizationFields, paymentIdentifier: String? = nil) async throws(NanoPayError) -> PaymentOutcome {
         do {
-            var request = try prepare(fields)
+            var request = try await prepare(fields)
             request.paymentIdentifier = paymentIdentifier
-            let outcome = try await ledger.pay(request)
+            let outcome = outcome(of: try await ledger.recordPayment(request, holdTimeoutSeconds: configuration.approvalTimeoutSeconds), sign: true)
             stats.record(outcome)
             return outcome
         } catch {
@@ -44,34 +49,44 @@ public final class PaymentService: Sendable {
         }
     }
 
-    /// Whether the x402 payment identifier `id` is bound to this authorization (payer and nonce).
-    public func paymentIdentifier(_ id: String, boundTo fields: AuthorizationFields) throws(NanoPayError) -> Bool {
-        guard let bound = try ledger.paymentIdentifier(id), let payer = try? TONAddress(parsing: fields.from),
-              let nonce = Hex.decode(fields.nonce, byteCount: 32) else { return false }
-        return bound.payer == payer.raw && Sodium.constantTimeEqual(bound.nonce, nonce)
-    }
-
-    /// What `verify` would answer now, changing nothing (no debit, no nonce consumed).
-    public func check(_ fields: AuthorizationFields) async throws -> PaymentOutcome {
-        try await ledger.checkPayment(try prepare(fields))
+    /// What `verify` would answer now, changing nothing (no debit, no nonce consumed). A settled
+    /// answer carries an unsigned receipt: nothing was committed, so the enclave vouches for
+    /// nothing; a replay's receipt, of a payment that was committed, comes back signed.
+    public func check(_ fields: AuthorizationFields) async throws(NanoPayError) -> PaymentOutcome {
+        do {
+            let record = try await ledger.checkPayment(try await prepare(fields), holdTimeoutSeconds: configuration.approvalTimeoutSeconds)
+            if case .settled(_, replayed: true) = record { return outcome(of: record, sign: true) }
+            return outcome(of: record, sign: false)
+        } catch { throw NanoPayError.wrap(error) }
     }
 
     /// Up to `batchItemsMax` authorizations; one result per item, in order, each as `verify`
     /// would have answered it alone. Signature checks run in parallel; the ledger commits them
-    /// in as few transactions as the writer finds them in.
+    /// in as few transactions as the writer finds them in; receipts are signed on every core.
     public func verifyBatch(_ items: [AuthorizationFields]) async -> [Result<PaymentOutcome, NanoPayError>] {
-        // Signature checks in parallel, one chunk per core.
-        let prepared = await items.concurrentMap { item -> Result<PaymentRequest, NanoPayError> in
-            do throws(NanoPayError) { return .success(try self.prepare(item)) } catch { return .failure(error) }
+        var prepared: [Result<PaymentRequest, NanoPayError>] = []
+        prepared.reserveCapacity(items.count)
+        // Keys first (one pass over the cache or the readers), then signatures in parallel.
+        for item in items {
+            do { prepared.append(.success(try await prepare(item, verifySignature: false))) } catch { prepared.append(.failure(NanoPayError.wrap(error))) }
         }
-        let ready = prepared.compactMap { try? $0.get() }
-        var settled = await ledger.pay(batch: ready).makeIterator()
+        let checked = await prepared.concurrentMap { p -> Result<PaymentRequest, NanoPayError> in
+            p.flatMap { request in
+                Sodium.ed25519Verify(signature: request.authorization.signature, message: request.digest, publicKey: request.verifiedPublicKey)
+                    ? .success(request) : .failure(Self.badSignature)
+            }
+        }
+        let ready = checked.compactMap { try? $0.get() }
+        let recorded = await ledger.recordPayments(ready, holdTimeoutSeconds: configuration.approvalTimeoutSeconds)
+        let signed = await recorded.concurrentMap(minimumPerChunk: 16) { $0.map { self.outcome(of: $0, sign: true) } }
+        var settled = signed.makeIterator()
         var results: [Result<PaymentOutcome, NanoPayError>] = []
-        for p in prepared {
+        results.reserveCapacity(items.count)
+        for p in checked {
             switch p {
             case .failure(let e): results.append(.failure(e)); stats.record(e)
             case .success:
-                let r = settled.next()!
+                guard let r = settled.next() else { results.append(.failure(NanoPayError(.internalError, "batch lost an item"))); continue }
                 switch r {
                 case .success(let o): stats.record(o)
                 case .failure(let e): stats.record(e)
@@ -82,8 +97,10 @@ public final class PaymentService: Sendable {
         return results
     }
 
-    /// The stateless checks. Reads the payer's key from committed state.
-    func prepare(_ fields: AuthorizationFields) throws(NanoPayError) -> PaymentRequest {
+    static let badSignature = NanoPayError(.invalidSignature, "signature does not verify against the payer's registered key")
+
+    /// The stateless checks. Reads the payer's key from committed state (memory, usually).
+    func prepare(_ fields: AuthorizationFields, verifySignature: Bool = true) async throws(NanoPayError) -> PaymentRequest {
         let (auth, claimedKey) = try fields.validated()
         if auth.version == .v1 {
             if configuration.refuseV1 {
@@ -99,47 +116,59 @@ public final class PaymentService: Sendable {
         guard clock.nowSeconds() < auth.validBefore else {
             throw NanoPayError(.expired, "authorization expired at \(auth.validBefore) (validBefore)")
         }
-        guard let key = try ledger.publicKey(auth.from) else {
+        let registered: [UInt8]?
+        do { registered = try await ledger.publicKey(auth.from) } catch { throw NanoPayError.wrap(error) }
+        guard let key = registered else {
             throw NanoPayError(.unknownPayer, "payer \(auth.from.raw) has no registered key; deposit first")
         }
         if let claimedKey, !Sodium.constantTimeEqual(claimedKey, key) {
             throw NanoPayError(.invalidSignature, "publicKey is not the payer's registered key")
         }
-        let domain: PaymentAuthorization.Domain? = auth.version == .v2 ? self.domain : nil
-        let digest = auth.digest(domain: domain)
-        guard Sodium.ed25519Verify(signature: auth.signature, message: digest, publicKey: key) else {
-            throw NanoPayError(.invalidSignature, "signature does not verify against the payer's registered key")
+        let digest = auth.digest(domain: auth.version == .v2 ? domain : nil)
+        if verifySignature, !Sodium.ed25519Verify(signature: auth.signature, message: digest, publicKey: key) {
+            throw Self.badSignature
         }
         return PaymentRequest(authorization: auth, digest: digest, verifiedPublicKey: key)
     }
 
-    /// Applies a payer-signed tightening of its own policy (see `PolicyTightening`): signed for
-    /// this deployment (network and enclave key), for the policy's current `version`, before
-    /// `validBefore`, which may be at most an hour ahead. The version is compared inside the
-    /// ledger transaction that applies it, so a request applies at most once; a replay, or a
-    /// request signed against an older policy, is `policy_conflict`.
-    public func tightenPolicy(address: TONAddress, version: UInt64, maxAmount: Amount?, rateLimit: UInt32?, dailyCap: Amount?,
-                              validBefore: UInt64, signature: [UInt8]) async throws -> Policy {
-        let now = clock.nowSeconds()
-        guard now < validBefore else { throw NanoPayError(.expired, "policy request expired (validBefore)") }
-        guard validBefore - now <= PolicyTightening.lifetimeSecondsMax else {
-            throw NanoPayError.invalid("validBefore may be at most \(PolicyTightening.lifetimeSecondsMax) s ahead")
-        }
-        guard let key = try ledger.publicKey(address) else {
-            throw NanoPayError(.unknownPayer, "\(address.raw) has no registered key")
-        }
-        let message = PolicyTightening.message(domain: domain, address: address, version: version, maxAmount: maxAmount,
-                                               rateLimit: rateLimit, dailyCap: dailyCap, validBefore: validBefore)
-        guard Sodium.ed25519Verify(signature: signature, message: Sodium.sha256(message), publicKey: key) else {
-            throw NanoPayError(.invalidSignature, "policy signature does not verify against the registered key for this network and service")
-        }
-        let update = PolicyUpdate(maxAmount: maxAmount.map { .set($0) } ?? .keep, rateLimit: rateLimit.map { .set($0) } ?? .keep,
-                                  dailyCap: dailyCap.map { .set($0) } ?? .keep)
-        return try await ledger.setPolicy(address: address, update: update, authority: .payer, expectedVersion: version)
+    /// The receipt of a settled payment on this deployment, signed by the enclave (or unsigned,
+    /// for a dry run). Receipt bytes are exactly what sellers and `verify.py` check.
+    func receipt(_ payment: SettledPayment, sign: Bool = true) -> Receipt {
+        let receipt = Receipt(payment, network: configuration.network, asset: configuration.asset, enclavePublicKey: enclave.publicKey)
+        return sign ? receipt.signed(by: enclave) : receipt
     }
 
-    /// A fresh quote for the verifier's nonce.
+    func outcome(of record: PaymentRecord, sign: Bool) -> PaymentOutcome {
+        switch record {
+        case .settled(let payment, let replayed): return .settled(receipt: receipt(payment, sign: sign), replayed: replayed)
+        case .held(let id, let expiresAtMilliseconds): return .held(approvalId: id, expiresAtMilliseconds: expiresAtMilliseconds)
+        }
+    }
+
+    /// Whether the x402 payment identifier `id` is bound to this authorization (payer and nonce).
+    public func paymentIdentifier(_ id: String, boundTo fields: AuthorizationFields) async throws(NanoPayError) -> Bool {
+        let bound: (payer: String, nonce: [UInt8])?
+        do { bound = try await ledger.paymentIdentifier(id) } catch { throw NanoPayError.wrap(error) }
+        guard let bound, let payer = try? TONAddress(parsing: fields.from), let nonce = Hex.decode(fields.nonce, byteCount: 32) else { return false }
+        return bound.payer == payer.raw && Sodium.constantTimeEqual(bound.nonce, nonce)
+    }
+
+    /// The signed receipt of a settled payment.
+    public func receipt(confirmationId: String) async throws(NanoPayError) -> Receipt {
+        guard Hex.decode(confirmationId, byteCount: 16) != nil else {
+            throw NanoPayError(.receiptNotFound, "no receipt with confirmation id \(confirmationId.prefix(64))")
+        }
+        let payment: SettledPayment?
+        do { payment = try await ledger.settledPayment(confirmationId: confirmationId.lowercased()) } catch { throw NanoPayError.wrap(error) }
+        guard let payment else { throw NanoPayError(.receiptNotFound, "no receipt with confirmation id \(confirmationId.prefix(64))") }
+        return receipt(payment)
+    }
+
+    // MARK: - Attestation and upkeep
+
+    /// A fresh quote for the verifier's nonce (at most 64 bytes).
     public func quote(nonce: [UInt8]) throws(NanoPayError) -> AttestationQuote {
+        guard nonce.count <= 64 else { throw NanoPayError.invalid("nonce must be hex of at most 64 bytes") }
         do {
             return try enclave.quote(nonce: nonce, configHash: configuration.configHash, network: configuration.network, asset: configuration.asset)
         } catch {
@@ -166,5 +195,7 @@ public final class PaymentService: Sendable {
             }
         }
     }
-}
 
+    /// Finishes queued writes and closes the ledger (after the server has drained).
+    public func close() { ledger.close() }
+}

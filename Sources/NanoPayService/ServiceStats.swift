@@ -1,4 +1,3 @@
-import Ledger
 import NanoPayCore
 
 /// Outcome counters and a verify-latency histogram (log buckets), cheap enough for the hot path.

@@ -1,4 +1,3 @@
-import Ledger
 import NanoPayCore
 
 /// The x402 v2 facilitator API over the payment service, so an x402 SDK resource server can use
@@ -144,16 +143,16 @@ public struct X402Facilitator: Sendable {
             case .settled(let receipt, replayed: true):
                 // Settled before. Only a repeat of the same payment identifier (bound to this
                 // authorization when it was first settled) gets the original answer.
-                if let identifier, try service.paymentIdentifier(identifier, boundTo: fields) {
+                if let identifier, try await service.paymentIdentifier(identifier, boundTo: fields) {
                     return Self.settled(receipt, network: network, paymentIdentifier: identifier, repeated: true)
                 }
                 return X402.SettleResponse(success: false, transaction: "", network: network, payer: payer,
                                            errorReason: "nonce_already_used", errorMessage: "this authorization was already settled; sign a new one")
-            case .held(let approvalId, let expiresAt):
+            case .held(let approvalId, let expiresAtMilliseconds):
                 // Not paid yet: pending, with the hold as the transaction to follow up on.
                 return X402.SettleResponse(success: false, transaction: approvalId, network: network, payer: payer,
                                            errorReason: "settlement_pending", errorMessage: "held for human approval",
-                                           extra: ["approvalId": .string(approvalId), "expiresAt": .number(Double(expiresAt / 1000))])
+                                           extra: ["approvalId": .string(approvalId), "expiresAt": .number(Double(expiresAtMilliseconds / 1000))])
             }
         } catch {
             let e = NanoPayError.wrap(error)

@@ -184,8 +184,8 @@ struct NanoPayBench: AsyncParsableCommand {
     /// Funds every payer through the real ledger, then preloads spent nonces with SQL.
     func seed(dataDir: String, secretHex: String) async throws {
         let secret = try PlatformSecret(hex: secretHex)
-        let enclave = try Enclave(.init(directory: dataDir + "/enclave", secret: secret, clock: SystemClock()))
-        let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: SystemClock(), signer: enclave))
+        _ = try Enclave(.init(directory: dataDir + "/enclave", secret: secret, clock: SystemClock()))
+        let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: SystemClock()))
         let chunk = 1_024
         for start in stride(from: 0, to: accounts, by: chunk) {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -239,8 +239,8 @@ struct NanoPayBench: AsyncParsableCommand {
         let dir = work + "/ledger-only"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let secret = try PlatformSecret(bytes: Sodium.randomBytes(32))
-        let enclave = try Enclave(.init(directory: dir + "/enclave", secret: secret, clock: SystemClock()))
-        let ledger = try Ledger(.init(path: dir + "/ledger.sqlite", clock: SystemClock(), signer: enclave))
+        _ = try Enclave(.init(directory: dir + "/enclave", secret: secret, clock: SystemClock()))
+        let ledger = try Ledger(.init(path: dir + "/ledger.sqlite", clock: SystemClock()))
         defer { ledger.close() }
         let payerCount = min(accounts, 1_024)
         for i in 0..<payerCount {
@@ -263,7 +263,7 @@ struct NanoPayBench: AsyncParsableCommand {
                 group.addTask {
                     var n = 0
                     while Date() < deadline, let i = counter.next(limit: requests.count) {
-                        _ = try await ledger.pay(requests[i])
+                        _ = try await ledger.recordPayment(requests[i], holdTimeoutSeconds: 300)
                         n += 1
                     }
                     return n

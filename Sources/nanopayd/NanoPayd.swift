@@ -58,8 +58,7 @@ struct NanoPayd: AsyncParsableCommand {
         // Public: what a seller pins (`nanopay attest root`).
         try (Hex.encode(enclave.attestation.rootPublicKey) + "\n").write(toFile: dataDir + "/enclave/platform-root.pub", atomically: true, encoding: .utf8)
         let crashPoint = try Self.crashPoint(env: env, logger: logger)
-        let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: clock, signer: enclave, network: network, asset: asset,
-                                      approvalTimeoutSeconds: timeout, commitHook: crashPoint.map(Self.killAt)))
+        let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: clock, commitHook: crashPoint.map(Self.killAt)))
         let config = ServiceConfiguration(network: network, asset: asset, approvalTimeoutSeconds: timeout, refuseV1: refuseV1)
         let service = try PaymentService(configuration: config, ledger: ledger, enclave: enclave, clock: clock, logger: logger)
         let token = try Self.operatorToken(env: env, file: operatorTokenFile, dataDir: dataDir, logger: logger)
@@ -77,7 +76,7 @@ struct NanoPayd: AsyncParsableCommand {
         // runService drains in-flight requests on SIGTERM/SIGINT and then returns.
         try await app.runService()
         maintenance.cancel()
-        ledger.close() // finishes the last commit
+        service.close() // finishes the last commit
         logger.info("nanopayd stopped cleanly")
     }
 

@@ -15,19 +15,19 @@ import Testing
         let (receipt, _) = try #require(settledReceipt(try await f.service.verify(paid)))
         let held = f.authorization(buyer, amount: 2_000)
         let id = try #require(heldId(try await f.service.verify(held)))
-        let before = (try f.ledger.balance(buyer.address), try f.ledger.policy(buyer.address), try f.ledger.approval(id: id).0, f.ledger.totals)
+        let before = (try await f.ledger.balance(buyer.address), try await f.ledger.policy(buyer.address), try await f.ledger.approval(id: id).0, f.ledger.totals)
         try f.reopen()
-        #expect(try f.ledger.balance(buyer.address) == before.0)
-        #expect(try f.ledger.policy(buyer.address) == before.1)
-        #expect(try f.ledger.approval(id: id).0 == before.2)
+        #expect(try await f.ledger.balance(buyer.address) == before.0)
+        #expect(try await f.ledger.policy(buyer.address) == before.1)
+        #expect(try await f.ledger.approval(id: id).0 == before.2)
         #expect(f.ledger.totals == before.3)
-        #expect(try f.ledger.receipt(confirmationId: receipt.confirmationId) == receipt)
+        #expect(try await f.service.receipt(confirmationId: receipt.confirmationId) == receipt)
         // Nonces survive: the replay is recognised, the hold is the same hold.
         #expect(settledReceipt(try await f.service.verify(paid))?.1 == true)
         #expect(try heldId(await f.service.verify(held)) == id)
-        _ = try await f.ledger.decide(approvalId: id, approve: true, by: "op", reason: nil)
+        _ = try await f.ledger.decideHold(approvalId: id, approve: true, by: "op", reason: nil)
         try f.reopen()
-        #expect(try f.ledger.approval(id: id).0.status == .approved)
+        #expect(try await f.ledger.approval(id: id).0.status == .approved)
         #expect(try f.ledger.checkInvariants().isConsistent)
     }
 
@@ -45,7 +45,7 @@ import Testing
         }
         #expect(results.count == 64 && results.allSatisfy { $0 != nil })
         #expect(results.filter { $0 == false }.count == 1) // exactly one fresh, 63 replays
-        #expect(try f.ledger.balance(buyer.address).available == Amount(990))
+        #expect(try await f.ledger.balance(buyer.address).available == Amount(990))
     }
 
     @Test func concurrentDifferentPaymentsNeverOverdraw() async throws {
@@ -61,7 +61,7 @@ import Testing
             return n
         }
         #expect(ok == 1_000 / 37)
-        #expect(try f.ledger.balance(buyer.address).available == Amount(UInt128(1_000 - 37 * ok)))
+        #expect(try await f.ledger.balance(buyer.address).available == Amount(UInt128(1_000 - 37 * ok)))
         #expect(try f.ledger.checkInvariants().isConsistent)
     }
 }
@@ -71,7 +71,7 @@ import Testing
 @Suite struct CheckpointTests {
     @Test func walStaysBoundedUnderSustainedWrites() async throws {
         let f = try Fixture(); defer { f.close() }
-        var configuration = Ledger.Configuration(path: f.directory.path + "/wal.sqlite", clock: f.clock, signer: f.enclave)
+        var configuration = Ledger.Configuration(path: f.directory.path + "/wal.sqlite", clock: f.clock)
         configuration.walCheckpointPages = (8, 64)
         let ledger = try Ledger(configuration)
         defer { ledger.close() }
@@ -85,7 +85,7 @@ import Testing
                 let auth = PaymentAuthorization.sign(keyPair: b.keys, from: b.address, to: sellerAddress(), amount: 1, validBefore: f.nowSeconds + 60)
                 return PaymentRequest(authorization: auth, digest: auth.digest(domain: nil), verifiedPublicKey: b.keys.publicKey)
             }
-            for r in await ledger.pay(batch: requests) { _ = try r.get() }
+            for r in await ledger.recordPayments(requests, holdTimeoutSeconds: 300) { _ = try r.get() }
             let wal = (try? FileManager.default.attributesOfItem(atPath: configuration.path + "-wal")[.size] as? Int) ?? 0
             largestWALBytes = max(largestWALBytes, wal)
             if round == 39 { #expect(wal > 0) }
@@ -105,7 +105,7 @@ import Testing
     /// 50-90 ms every ~0.6 s at 6k payments/s (the p99).
     @Test func backgroundCheckpointerCopiesFrames() async throws {
         let f = try Fixture(); defer { f.close() }
-        var configuration = Ledger.Configuration(path: f.directory.path + "/bg.sqlite", clock: f.clock, signer: f.enclave)
+        var configuration = Ledger.Configuration(path: f.directory.path + "/bg.sqlite", clock: f.clock)
         configuration.walCheckpointPages = (8, 1_000_000) // the writer never checkpoints inline
         let ledger = try Ledger(configuration)
         defer { ledger.close() }
@@ -118,7 +118,7 @@ import Testing
                 let auth = PaymentAuthorization.sign(keyPair: b.keys, from: b.address, to: sellerAddress(), amount: 1, validBefore: f.nowSeconds + 60)
                 return PaymentRequest(authorization: auth, digest: auth.digest(domain: nil), verifiedPublicKey: b.keys.publicKey)
             }
-            for r in await ledger.pay(batch: requests) { _ = try r.get() }
+            for r in await ledger.recordPayments(requests, holdTimeoutSeconds: 300) { _ = try r.get() }
         }
         let deadline = ContinuousClock.now + .seconds(10)
         while ledger.backgroundCheckpointFrames == 0 && ContinuousClock.now < deadline {
@@ -133,7 +133,7 @@ import Testing
     @Test func checkpointsAreRequestedOncePerStep() async throws {
         let f = try Fixture(); defer { f.close() }
         let path = f.directory.path + "/step.sqlite"
-        var configuration = Ledger.Configuration(path: path, clock: f.clock, signer: f.enclave)
+        var configuration = Ledger.Configuration(path: path, clock: f.clock)
         configuration.walCheckpointPages = (16, 1_000_000) // the writer never checkpoints inline
         let ledger = try Ledger(configuration)
         defer { ledger.close() }

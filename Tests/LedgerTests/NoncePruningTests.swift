@@ -21,7 +21,7 @@ import Testing
         guard case .held(let hold1, _) = try await f.service.verify(f.authorization(buyer, amount: 500, validFor: 60, nonce: heldNonce)) else {
             Issue.record("not held"); return
         }
-        _ = try await f.ledger.decide(approvalId: hold1, approve: false, by: "t", reason: nil)
+        _ = try await f.ledger.decideHold(approvalId: hold1, approve: false, by: "t", reason: nil)
 
         f.clock.advance(seconds: 60 + 25 * 3_600 + 1)
         #expect(try await f.ledger.pruneNonces() == 2)
@@ -29,13 +29,13 @@ import Testing
         let again = f.authorization(buyer, amount: 70, validFor: 60, nonce: nonce)
         let (r2, replayed) = try #require(settledReceipt(try await f.service.verify(again)))
         #expect(!replayed && r2.confirmationId != r1.confirmationId)
-        #expect(try f.ledger.receipt(confirmationId: r1.confirmationId)?.amount == Amount(50))
-        #expect(try f.ledger.receipt(confirmationId: r2.confirmationId)?.amount == Amount(70))
+        #expect(try await f.ledger.settledPayment(confirmationId: r1.confirmationId)?.amount == Amount(50))
+        #expect(try await f.ledger.settledPayment(confirmationId: r2.confirmationId)?.amount == Amount(70))
         guard case .held(let hold2, _) = try await f.service.verify(f.authorization(buyer, amount: 600, validFor: 60, nonce: heldNonce)) else {
             Issue.record("not held"); return
         }
         #expect(hold2 != hold1)
-        #expect(try f.ledger.approval(id: hold1).0.status == .rejected)
+        #expect(try await f.ledger.approval(id: hold1).0.status == .rejected)
         #expect(try f.ledger.checkInvariants().isConsistent)
     }
 }

@@ -21,7 +21,7 @@ import Testing
     @Test func aFullWriteQueueAnswersOverloadedAndLosesNothing() async throws {
         let f = try Fixture(); defer { f.close() }
         let gate = Gate()
-        let ledger = try Ledger(.init(path: f.directory.path + "/bounded.sqlite", clock: f.clock, signer: f.enclave,
+        let ledger = try Ledger(.init(path: f.directory.path + "/bounded.sqlite", clock: f.clock,
                                       batchSizeMax: 2, queueLimit: 4, commitHook: { gate.hook($0) }))
         defer { ledger.close() }
         let buyer = Buyer(index: 410)
@@ -32,19 +32,19 @@ import Testing
             return PaymentRequest(authorization: auth, digest: auth.digest(domain: nil), verifiedPublicKey: buyer.keys.publicKey)
         }
         // The first payment holds the writer; four more fill the queue.
-        let first = Task { try await ledger.pay(request()) }
+        let first = Task { try await ledger.recordPayment(request(), holdTimeoutSeconds: 300) }
         while !gate.entered.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
-        let queued = (0..<4).map { _ in Task { try await ledger.pay(request()) } }
+        let queued = (0..<4).map { _ in Task { try await ledger.recordPayment(request(), holdTimeoutSeconds: 300) } }
         while ledger.writerQueueDepth < 4 { try await Task.sleep(for: .milliseconds(5)) }
 
-        let refused = await #expect(throws: NanoPayError.self) { _ = try await ledger.pay(request()) }
+        let refused = await #expect(throws: NanoPayError.self) { _ = try await ledger.recordPayment(request(), holdTimeoutSeconds: 300) }
         #expect(refused?.code == .overloaded && refused?.retryAfterSeconds == 1)
-        let batch = await ledger.pay(batch: [request()])
+        let batch = await ledger.recordPayments([request()], holdTimeoutSeconds: 300)
         #expect((try? batch[0].get()) == nil)
 
         gate.release.signal()
         for task in [first] + queued { _ = try await task.value }
-        #expect(try ledger.balance(buyer.address).available == 995, "exactly the five queued payments were applied")
+        #expect(try await ledger.balance(buyer.address).available == 995, "exactly the five queued payments were applied")
         #expect(try ledger.checkInvariants().isConsistent)
     }
 }

@@ -41,20 +41,22 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
         let auth = f.authorization(buyer, amount: 500)
         let id = try #require(heldId(try await f.service.verify(auth)))
         #expect(try heldId(await f.service.verify(auth)) == id) // same hold, not a new one
-        var b = try f.ledger.balance(buyer.address)
+        var b = try await f.ledger.balance(buyer.address)
         #expect(b.available == Amount(500) && b.held == Amount(500))
-        let (approval, receipt) = try await f.ledger.decide(approvalId: id, approve: true, by: "alice", reason: "known customer")
+        guard case .decided(let approval, let receipt) = try await f.service.decide(approvalId: id, approve: true, by: "alice", reason: "known customer") else {
+            Issue.record("not decided"); return
+        }
         #expect(approval.status == .approved && approval.decidedBy == "alice" && approval.decisionReason == "known customer")
         let r = try #require(receipt)
         #expect(r.verify(pinnedEnclaveKey: f.enclave.publicKey))
-        b = try f.ledger.balance(buyer.address)
+        b = try await f.ledger.balance(buyer.address)
         #expect(b.available == Amount(500) && b.held == .zero && b.totalSpent == Amount(500))
         // First verify after approval serves the buyer (not replayed), later ones are replays.
         let (first, replayed1) = try #require(settledReceipt(try await f.service.verify(auth)))
         let (_, replayed2) = try #require(settledReceipt(try await f.service.verify(auth)))
         #expect(first == r && !replayed1 && replayed2)
-        await expectError(.alreadyApproved) { _ = try await f.ledger.decide(approvalId: id, approve: false, by: "bob", reason: nil) }
-        await expectError(.approvalNotFound) { _ = try await f.ledger.decide(approvalId: "apr_nope", approve: true, by: "bob", reason: nil) }
+        await expectError(.alreadyApproved) { _ = try await f.ledger.decideHold(approvalId: id, approve: false, by: "bob", reason: nil) }
+        await expectError(.approvalNotFound) { _ = try await f.ledger.decideHold(approvalId: "apr_nope", approve: true, by: "bob", reason: nil) }
         #expect(try f.ledger.checkInvariants().isConsistent)
     }
 
@@ -65,22 +67,22 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
         _ = try await f.ledger.setPolicy(address: sellerAddress(), update: PolicyUpdate(maxAmount: .set(Amount(10))), authority: .operator("t"))
         let rejected = f.authorization(buyer, amount: 100, validFor: 3_600)
         let id1 = try #require(heldId(try await f.service.verify(rejected)))
-        _ = try await f.ledger.decide(approvalId: id1, approve: false, by: "alice", reason: "no")
+        _ = try await f.ledger.decideHold(approvalId: id1, approve: false, by: "alice", reason: "no")
         await expectError(.approvalRejected) { _ = try await f.service.verify(rejected) }
-        await expectError(.alreadyRejected) { _ = try await f.ledger.decide(approvalId: id1, approve: true, by: "alice", reason: nil) }
+        await expectError(.alreadyRejected) { _ = try await f.ledger.decideHold(approvalId: id1, approve: true, by: "alice", reason: nil) }
 
         let expiring = f.authorization(buyer, amount: 200, validFor: 3_600)
         let id2 = try #require(heldId(try await f.service.verify(expiring)))
-        #expect(try f.ledger.balance(buyer.address).held == Amount(200))
+        #expect(try await f.ledger.balance(buyer.address).held == Amount(200))
         f.clock.advance(seconds: 300)
-        #expect(try f.ledger.approval(id: id2).0.status == .expired) // on read
+        #expect(try await f.ledger.approval(id: id2).0.status == .expired) // on read
         try await f.ledger.sweepExpiredHolds()
-        let b = try f.ledger.balance(buyer.address)
+        let b = try await f.ledger.balance(buyer.address)
         #expect(b.available == Amount(1_000) && b.held == .zero)
-        await expectError(.approvalExpired) { _ = try await f.ledger.decide(approvalId: id2, approve: true, by: "alice", reason: nil) }
+        await expectError(.approvalExpired) { _ = try await f.ledger.decideHold(approvalId: id2, approve: true, by: "alice", reason: nil) }
         await expectError(.approvalExpired) { _ = try await f.service.verify(expiring) }
-        #expect(try f.ledger.approvals(status: .expired).map(\.id) == [id2])
-        #expect(try f.ledger.approvals(status: .rejected).map(\.id) == [id1])
+        #expect(try await f.ledger.approvals(status: .expired).map(\.id) == [id2])
+        #expect(try await f.ledger.approvals(status: .rejected).map(\.id) == [id1])
         #expect(try f.ledger.checkInvariants().isConsistent)
     }
 
@@ -124,8 +126,8 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
         await expectError(.invalidSignature) {
             _ = try await f.service.tightenPolicy(address: buyer.address, version: 1, maxAmount: Amount(40), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: sig)
         }
-        #expect(try f.ledger.policy(buyer.address)?.maxAmount == Amount(50))
-        #expect(try f.ledger.policy(buyer.address)?.version == 1, "a refused request does not count the version up")
+        #expect(try await f.ledger.policy(buyer.address)?.maxAmount == Amount(50))
+        #expect(try await f.ledger.policy(buyer.address)?.version == 1, "a refused request does not count the version up")
     }
 
     /// Attack: a captured payer-signed policy request is applied again later. The operator
@@ -142,7 +144,7 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
         await expectError(.policyConflict) {
             _ = try await f.service.tightenPolicy(address: buyer.address, version: 0, maxAmount: Amount(50), rateLimit: nil, dailyCap: nil, validBefore: vb, signature: sig)
         }
-        let policy = try f.ledger.policy(buyer.address)
+        let policy = try await f.ledger.policy(buyer.address)
         #expect(policy?.maxAmount == nil && policy?.version == 2)
     }
 
@@ -167,6 +169,6 @@ func heldId(_ outcome: PaymentOutcome) -> String? {
         await expectError(.invalidRequest) {
             _ = try await f.service.tightenPolicy(address: buyer.address, version: 0, maxAmount: Amount(50), rateLimit: nil, dailyCap: nil, validBefore: far, signature: sig)
         }
-        #expect(try f.ledger.policy(buyer.address) == nil)
+        #expect(try await f.ledger.policy(buyer.address) == nil)
     }
 }

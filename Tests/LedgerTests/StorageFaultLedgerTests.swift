@@ -34,7 +34,7 @@ import Testing
         for (b, a) in zip(buyers, auths) {
             guard case .settled(_, let replayed) = try await f.service.verify(a) else { Issue.record("not settled"); continue }
             #expect(replayed == (settledAfterRestart == 8))
-            #expect(try f.ledger.balance(b.address).available == 990)
+            #expect(try await f.ledger.balance(b.address).available == 990)
         }
         #expect(f.ledger.totals.paymentsSettled == 8)
         #expect(try f.ledger.checkInvariants().isConsistent)
@@ -49,7 +49,7 @@ import Testing
         for _ in 0..<3 {
             await #expect(throws: NanoPayError.self) { _ = try await f.service.verify(f.authorization(buyer, amount: 1)) }
         }
-        #expect(try f.ledger.balance(buyer.address).available == 500)
+        #expect(try await f.ledger.balance(buyer.address).available == 500)
         #expect(f.ledger.storageFaultCount == 3)
     }
 }

@@ -15,11 +15,11 @@ import Testing
 
     /// Opens the data directory the way a restarted nanopayd would (WAL recovery included) while
     /// no process runs on it, and hands the ledger to `body`.
-    static func offline<T>(_ data: String, _ body: (Ledger) throws -> T) throws -> T {
-        let enclave = try Enclave(.init(directory: data + "/enclave", secret: try PlatformSecret(hex: secretHex), clock: SystemClock()))
-        let ledger = try Ledger(.init(path: data + "/ledger.sqlite", clock: SystemClock(), signer: enclave))
+    static func offline<T>(_ data: String, _ body: (Ledger) async throws -> T) async throws -> T {
+        _ = try Enclave(.init(directory: data + "/enclave", secret: try PlatformSecret(hex: secretHex), clock: SystemClock()))
+        let ledger = try Ledger(.init(path: data + "/ledger.sqlite", clock: SystemClock()))
         defer { ledger.close() }
-        return try body(ledger)
+        return try await body(ledger)
     }
 
     static func json(_ answer: ServiceClient.Answer) -> [String: Any] {
@@ -118,16 +118,16 @@ import Testing
             // Offline, as the restarted process will see it: everything acknowledged is there with
             // its receipt, the books balance, the policy and the hold are intact.
             let acknowledged = record.acknowledged.withLock { $0 }
-            try Self.offline(data) { (ledger: Ledger) throws -> Void in
+            try await Self.offline(data) { (ledger: Ledger) async throws -> Void in
                 let report = try ledger.checkInvariants()
                 #expect(report.isConsistent, "cycle \(cycle): \(report)")
                 for (auth, id) in acknowledged {
-                    let receipt = try ledger.receipt(confirmationId: id)
+                    let receipt = try await ledger.settledPayment(confirmationId: id)
                     #expect(receipt?.nonce == auth.nonce, "cycle \(cycle): acknowledged payment \(id) is missing")
                 }
-                #expect(try ledger.policy(holder.address)?.maxAmount == Amount(100))
-                #expect(try ledger.approval(id: holdId).0.status == .pending)
-                #expect(try ledger.balance(holder.address).held == Amount(500))
+                #expect(try await ledger.policy(holder.address)?.maxAmount == Amount(100))
+                #expect(try await ledger.approval(id: holdId).0.status == .pending)
+                #expect(try await ledger.balance(holder.address).held == Amount(500))
             }
 
             daemon = try await DaemonProcessTests.start(dataDir: data, environment: env)
@@ -153,10 +153,10 @@ import Testing
         }
         kill(daemon.process.processIdentifier, SIGTERM)
         daemon.process.waitUntilExit()
-        try Self.offline(data) { (ledger: Ledger) throws -> Void in
+        try await Self.offline(data) { (ledger: Ledger) async throws -> Void in
             for b in workers {
                 let sent = all.filter { $0.from == b.address.raw }.count
-                #expect(try ledger.balance(b.address).totalSpent == Amount(UInt128(sent)), "payer \(b.address.raw) was not debited exactly once per authorization")
+                #expect(try await ledger.balance(b.address).totalSpent == Amount(UInt128(sent)), "payer \(b.address.raw) was not debited exactly once per authorization")
             }
             #expect(try ledger.checkInvariants().isConsistent)
         }
@@ -187,9 +187,11 @@ import Testing
         let escaped = answered != nil
         if point != .answered { #expect(!escaped, "an answer escaped before \(point.rawValue)") }
 
-        let applied = try Self.offline(data) { ledger in
+        let applied = try await Self.offline(data) { ledger in
             #expect(try ledger.checkInvariants().isConsistent)
-            return try buyers.filter { try ledger.balance($0.address).available == Amount(990) }.count
+            var count = 0
+            for buyer in buyers where try await ledger.balance(buyer.address).available == Amount(990) { count += 1 }
+            return count
         }
         #expect(applied == 0 || applied == buyers.count, "the batch was half-applied (\(applied) of \(buyers.count))")
         switch point {

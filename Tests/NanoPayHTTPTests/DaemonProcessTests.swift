@@ -98,10 +98,10 @@ import Testing
         // Every acknowledged payment is in the ledger with its receipt, and the books balance.
         let secret = try PlatformSecret(hex: Self.secretHex)
         let enclave = try Enclave(.init(directory: data + "/enclave", secret: secret, clock: SystemClock()))
-        let ledger = try Ledger(.init(path: data + "/ledger.sqlite", clock: SystemClock(), signer: enclave))
+        let ledger = try Ledger(.init(path: data + "/ledger.sqlite", clock: SystemClock()))
         defer { ledger.close() }
-        for id in answered { #expect(try ledger.receipt(confirmationId: id) != nil, "acknowledged \(id) is missing") }
-        let balance = try ledger.balance(buyer.address)
+        for id in answered { #expect(try await ledger.settledPayment(confirmationId: id) != nil, "acknowledged \(id) is missing") }
+        let balance = try await ledger.balance(buyer.address)
         #expect(balance.totalSpent.value >= UInt128(answered.count))
         #expect(try ledger.checkInvariants().isConsistent)
     }

@@ -28,7 +28,7 @@ import Testing
                 let v = try await s.send(.post, "/x402/verify", body: body)
                 #expect(v.status == 200 && v["isValid"] as? Bool == true && v["payer"] as? String == buyer.address.raw)
             }
-            #expect(try s.fixture.ledger.balance(buyer.address).available == 5000)
+            #expect(try await s.fixture.ledger.balance(buyer.address).available == 5000)
             // Settle debits once; settling the same payload again is refused (a resource server
             // serves one response per successful settle).
             let first = try await s.send(.post, "/x402/settle", body: body)
@@ -39,7 +39,7 @@ import Testing
             #expect(receipt.verify(pinnedEnclaveKey: s.fixture.enclave.publicKey) && receipt.confirmationId == tx)
             let again = try await s.send(.post, "/x402/settle", body: body)
             #expect(again["success"] as? Bool == false && again["errorReason"] as? String == "nonce_already_used")
-            #expect(try s.fixture.ledger.balance(buyer.address).available == 4000)
+            #expect(try await s.fixture.ledger.balance(buyer.address).available == 4000)
             // After settlement the payload no longer verifies (replay).
             #expect(try await s.send(.post, "/x402/verify", body: body)["invalidReason"] as? String == "nonce_already_used")
         }
@@ -67,7 +67,7 @@ import Testing
                                                     authorization: s.fixture.authorization(buyer, amount: 1000)),
                 paymentRequirements: X402.PaymentRequirements(scheme: "exact", network: "tvm:-239", asset: "USDT", amount: "1000", payTo: sellerAddress().raw))), as: UTF8.self)
             #expect(try await reason(body) == "unsupported_scheme")
-            #expect(try s.fixture.ledger.balance(buyer.address).available == 5000) // nothing moved
+            #expect(try await s.fixture.ledger.balance(buyer.address).available == 5000) // nothing moved
         }
     }
 
@@ -83,7 +83,7 @@ import Testing
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
             #expect(successes == 1)
-            #expect(try s.fixture.ledger.balance(buyer.address).available == 49_000)
+            #expect(try await s.fixture.ledger.balance(buyer.address).available == 49_000)
         }
     }
 
@@ -127,7 +127,7 @@ import Testing
             // Malformed ids are refused before anything happens.
             let bad = try await s.send(.post, "/x402/settle", body: try withIdentifier(request(s, buyer).0, "short"))
             #expect(bad["errorReason"] as? String == "invalid_payment_identifier")
-            #expect(try s.fixture.ledger.balance(buyer.address).available == 4000)
+            #expect(try await s.fixture.ledger.balance(buyer.address).available == 4000)
         }
     }
 
@@ -146,10 +146,10 @@ import Testing
                 expectError(answer, 400, "invalid_request")
                 #expect((answer["message"] as? String ?? "").contains("v2"))
             }
-            #expect(try s.fixture.ledger.balance(buyer.address).available == 5000)
+            #expect(try await s.fixture.ledger.balance(buyer.address).available == 5000)
             let paid = try await s.send(.post, "/verify", json: genuine)
             #expect(paid.status == 200 && paid["replayed"] as? Bool == false)
-            #expect(try s.fixture.ledger.balance(buyer.address).available == 4000)
+            #expect(try await s.fixture.ledger.balance(buyer.address).available == 4000)
         }
     }
 

@@ -125,7 +125,7 @@ import Testing
             expectError(try await s.send(.put, "/approvals/x/approve", token: operatorTokenForTests), 405, "method_not_allowed")
             // Nothing was half-written by any of it.
             #expect(try s.fixture.ledger.checkInvariants().isConsistent)
-            #expect(try s.fixture.ledger.balance(buyer.address).available == 100)
+            #expect(try await s.fixture.ledger.balance(buyer.address).available == 100)
         }
     }
 }

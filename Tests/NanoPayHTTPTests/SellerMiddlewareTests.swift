@@ -21,7 +21,7 @@ final class CountingVerifier: PaymentVerifier {
         do {
             switch try await service.verify(authorization) {
             case .settled(let r, let replayed): return .paid(receipt: r, replayed: replayed)
-            case .held(let id, let exp): return .held(approvalId: id, expiresAt: exp / 1000)
+            case .held(let id, let exp): return .held(approvalId: id, expiresAtSeconds: exp / 1000)
             }
         } catch { let e = NanoPayError.wrap(error); return .refused(code: e.code.rawValue, message: e.message) }
     }
@@ -84,7 +84,7 @@ func withSeller(_ body: @Sendable (any TestClientProtocol, Fixture, CountingVeri
             // The echoed offer matches but the authorization pays less: refused before the service too.
             #expect(try await pay(client, header(f, buyer, offer: offers[0], amount: 999)).status.code == 402)
             #expect(verifier.calls.withLock { $0 } == 0)
-            #expect(try f.ledger.balance(buyer.address).available == 5000)
+            #expect(try await f.ledger.balance(buyer.address).available == 5000)
         }
     }
 
@@ -102,7 +102,7 @@ func withSeller(_ body: @Sendable (any TestClientProtocol, Fixture, CountingVeri
             let replay = try await pay(client, paid)
             #expect(replay.status.code == 402)
             #expect(try X402.decodeHeader(X402.PaymentRequired.self, from: try #require(replay.headers[Self.requiredHeader])).error == "replayed")
-            #expect(try f.ledger.balance(buyer.address).available == 4000)
+            #expect(try await f.ledger.balance(buyer.address).available == 4000)
             #expect(verifier.calls.withLock { $0 } == 2)
         }
     }
@@ -144,7 +144,7 @@ func withSeller(_ body: @Sendable (any TestClientProtocol, Fixture, CountingVeri
             await #expect(throws: X402Buyer.Refusal.self) {
                 _ = try await X402Buyer(wallet: wallet, maxAmountPerPayment: 1000, enclaveKey: Ed25519KeyPair.generate().publicKey).get(url)
             }
-            #expect(try f.ledger.balance(buyer.address).available == 4000)
+            #expect(try await f.ledger.balance(buyer.address).available == 4000)
         }
     }
 

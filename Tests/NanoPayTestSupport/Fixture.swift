@@ -53,8 +53,7 @@ public final class Fixture: @unchecked Sendable {
     }
 
     static func openLedger(directory: TempDirectory, clock: ManualClock, enclave: Enclave, configuration: ServiceConfiguration) throws -> Ledger {
-        try Ledger(.init(path: directory.path + "/ledger.sqlite", clock: clock, signer: enclave, network: configuration.network,
-                         asset: configuration.asset, approvalTimeoutSeconds: configuration.approvalTimeoutSeconds))
+        try Ledger(.init(path: directory.path + "/ledger.sqlite", clock: clock))
     }
 
     /// Closes the store and opens it again from disk (a clean restart).

