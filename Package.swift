@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
@@ -43,7 +44,8 @@ let package = Package(
         .target(name: "Enclave", dependencies: ["NanoPayCore", "CSodium", "CNanoPayOpenSSL"]),
         // The embedded storage engine; NanoPayService sees only the `LedgerStore` protocol.
         .target(name: "Ledger", dependencies: ["NanoPayCore", "CSQLite", "CNanoPayStorageVFS",
-                                               .product(name: "NIOPosix", package: "swift-nio")]),
+                                               .product(name: "NIOPosix", package: "swift-nio"),
+                                               .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "NanoPayService", dependencies: [
             "NanoPayCore", "Enclave",
             .product(name: "Logging", package: "swift-log"),

@@ -1,23 +1,25 @@
+import DequeModule
 import Foundation
 
 /// One unit of work for the writer thread.
 final class PendingOp: @unchecked Sendable {
     /// Runs inside the batch transaction (within its own savepoint).
     let execute: (LedgerTransaction) throws -> Void
-    /// Called once after the batch is durable (nil) or failed (the storage error).
-    let finish: (NanoPayErrorBox?) -> Void
+    /// Called once after the batch is durable (nil) or failed (why the batch was not written).
+    let finish: (BatchFailure?) -> Void
     /// Run, answer, then roll back: the op sees real state and changes nothing.
     let dryRun: Bool
     /// Whether the op is a payment (commit hooks of crash tests fire only for those batches).
     let isPayment: Bool
     init(dryRun: Bool = false, isPayment: Bool = false, execute: @escaping (LedgerTransaction) throws -> Void,
-         finish: @escaping (NanoPayErrorBox?) -> Void) {
+         finish: @escaping (BatchFailure?) -> Void) {
         self.dryRun = dryRun; self.isPayment = isPayment; self.execute = execute; self.finish = finish
     }
 }
 
-/// Wraps the error every op of a failed batch receives.
-struct NanoPayErrorBox: Error { let message: String }
+/// Why a whole batch was not written (a storage fault): every op in it is answered
+/// `storage_unavailable` with this message, and none of them is acknowledged.
+struct BatchFailure: Error { let message: String }
 
 /// Why an op was not queued.
 enum EnqueueRefusal: Error {
@@ -34,7 +36,9 @@ enum EnqueueRefusal: Error {
 /// commit: the queue lock guards only the queue.
 final class GroupCommitWriter: @unchecked Sendable {
     private let condition = NSCondition()
-    private var queue: [PendingOp] = []
+    /// A deque: taking a batch off the front is O(batch), not O(queue) as `removeFirst(n)` on
+    /// an array is (the queue may hold `queueLimit` ops under overload).
+    private var queue = Deque<PendingOp>()
     private var closing = false
     private let done = DispatchSemaphore(value: 0)
     private let batchSizeMax: Int

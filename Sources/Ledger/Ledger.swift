@@ -228,7 +228,7 @@ public final class Ledger: @unchecked Sendable {
     private func fail(_ batch: [PendingOp], because error: any Error) {
         storageHealthy.store(false, ordering: .relaxed)
         storageFaults.add(1, ordering: .relaxed)
-        let failure = NanoPayErrorBox(message: "the ledger could not be written (\(Self.describe(error))); this request is not acknowledged: retry the same request, it is applied at most once")
+        let failure = BatchFailure(message: "the ledger could not be written (\(Self.describe(error))); this request is not acknowledged: retry the same request, it is applied at most once")
         for op in batch { op.finish(failure) }
     }
 
