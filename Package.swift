@@ -51,7 +51,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "NanoPayHTTP", dependencies: [
-            "NanoPayService",
+            "NanoPayService", "NanoPayCore",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),

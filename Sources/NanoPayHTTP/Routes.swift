@@ -9,70 +9,30 @@ struct Routes: Sendable {
     let service: PaymentService
     let operatorToken: OperatorToken
 
+    /// Three groups: public (payments, reads, attestation, payer-signed policy), operator
+    /// (behind `OperatorAuthMiddleware`), and x402 (`X402Routes`). Handlers throw
+    /// `NanoPayError`, which is an `HTTPResponseError`.
     func register(on router: Router<BasicRequestContext>) {
         router.post("/verify") { request, _ in await self.verify(request) }
-        router.post("/verify/batch") { request, _ in await self.verifyBatch(request) }
-        router.get("/balance/{address}") { _, context in await self.handleAsync { () async throws in
-            let address = try Self.address(context.parameters.get("address") ?? "", field: "address")
-            return JSONResponse.make(try await service.balance(address))
-        } }
-        router.get("/stats") { _, _ in await self.stats() }
-        router.get("/attestation") { request, _ in self.handle { () throws(NanoPayError) in
+        router.post("/verify/batch") { request, _ in try await self.verifyBatch(request) }
+        router.get("/balance/{address}") { _, context in
+            JSONResponse.make(try await service.balance(try Self.address(context.parameters.get("address") ?? "", field: "address")))
+        }
+        router.get("/stats") { _, _ in try await self.stats() }
+        router.get("/attestation") { request, _ in
             guard let nonce = Hex.decode(request.uri.queryParameters.get("nonce") ?? "") else {
                 throw NanoPayError.invalid("nonce must be hex of at most 64 bytes")
             }
             return JSONResponse.make(try service.quote(nonce: nonce))
-        } }
-        router.post("/policy") { request, _ in await self.handleAsync { () async throws in try await self.postPolicy(request) } }
-        router.get("/policy/{address}") { _, context in await self.handleAsync { () async throws in
-            let address = try Self.address(context.parameters.get("address") ?? "", field: "address")
-            return JSONResponse.make(PolicyBody(try await service.policy(address)))
-        } }
-        router.get("/approvals") { request, _ in await self.handleAsync { () async throws in
-            _ = try operatorToken.authorize(request)
-            let text = request.uri.queryParameters.get("status") ?? "pending"
-            guard let status = ApprovalStatus(rawValue: text) else {
-                throw NanoPayError.invalid("status must be pending, approved, rejected or expired")
-            }
-            let list = try await service.approvals(status: status).map { ApprovalBody($0) }
-            return JSONResponse.make(["approvals": list])
-        } }
-        router.get("/approvals/{id}") { request, context in await self.handleAsync { () async throws in
-            _ = try operatorToken.authorize(request)
-            let (approval, receipt) = try await service.approval(id: context.parameters.get("id") ?? "")
-            return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
-        } }
-        router.post("/approvals/{id}/approve") { request, context in await self.decide(request, context, approve: true) }
-        router.post("/approvals/{id}/reject") { request, context in await self.decide(request, context, approve: false) }
-        router.post("/deposits") { request, _ in await self.handleAsync { () async throws in
-            _ = try operatorToken.authorize(request)
-            let body = try await BodyReader.decode(DepositRequest.self, from: request)
-            let address = try Self.address(body.address, field: "address")
-            let amount = try Self.amount(body.amount, field: "amount")
-            var key: [UInt8]? = nil
-            if let text = body.publicKey {
-                guard let k = Hex.decode(text, byteCount: 32) else { throw NanoPayError.invalid("publicKey must be 64 hex characters") }
-                key = k
-            }
-            return JSONResponse.make(try await service.deposit(address: address, amount: amount, publicKey: key, reference: body.reference))
-        } }
-        router.post("/withdrawals") { request, _ in await self.handleAsync { () async throws in
-            _ = try operatorToken.authorize(request)
-            let body = try await BodyReader.decode(WithdrawalRequest.self, from: request)
-            let address = try Self.address(body.address, field: "address")
-            let amount = try Self.amount(body.amount, field: "amount")
-            return JSONResponse.make(try await service.withdraw(address: address, amount: amount, reference: body.reference))
-        } }
-        router.post("/keys/rotate") { request, _ in await self.handleAsync { () async throws in
-            _ = try operatorToken.authorize(request)
-            let body = try await BodyReader.decode(KeyRotationRequest.self, from: request)
-            let address = try Self.address(body.address, field: "address")
-            guard let key = Hex.decode(body.publicKey, byteCount: 32) else { throw NanoPayError.invalid("publicKey must be 64 hex characters") }
-            return JSONResponse.make(try await service.rotateKey(address: address, publicKey: key))
-        } }
-        router.get("/receipts/{confirmationId}") { _, context in await self.handleAsync { () async throws in
+        }
+        // Operator token or a payer's signature: the handler tells which.
+        router.post("/policy") { request, _ in try await self.postPolicy(request) }
+        router.get("/policy/{address}") { _, context in
+            JSONResponse.make(PolicyBody(try await service.policy(try Self.address(context.parameters.get("address") ?? "", field: "address"))))
+        }
+        router.get("/receipts/{confirmationId}") { _, context in
             JSONResponse.make(try await service.receipt(confirmationId: context.parameters.get("confirmationId") ?? ""))
-        } }
+        }
         router.get("/health") { _, _ in
             let healthy = service.storageStatus.isHealthy
             return JSONResponse.make(HealthBody(status: healthy ? "ok" : "degraded", storage: healthy ? "ok" : "unavailable",
@@ -80,16 +40,57 @@ struct Routes: Sendable {
                                                 network: service.configuration.network, asset: service.configuration.asset),
                                      status: healthy ? .ok : .serviceUnavailable)
         }
+
+        let operatorRoutes = router.group().add(middleware: OperatorAuthMiddleware(token: operatorToken))
+        operatorRoutes.get("/approvals") { request, _ in
+            let text = request.uri.queryParameters.get("status") ?? "pending"
+            guard let status = ApprovalStatus(rawValue: text) else {
+                throw NanoPayError.invalid("status must be pending, approved, rejected or expired")
+            }
+            return JSONResponse.make(["approvals": try await service.approvals(status: status).map { ApprovalBody($0) }])
+        }
+        operatorRoutes.get("/approvals/{id}") { _, context in
+            let (approval, receipt) = try await service.approval(id: context.parameters.get("id") ?? "")
+            return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
+        }
+        operatorRoutes.post("/approvals/{id}/approve") { request, context in try await self.decide(request, context, approve: true) }
+        operatorRoutes.post("/approvals/{id}/reject") { request, context in try await self.decide(request, context, approve: false) }
+        operatorRoutes.post("/deposits") { request, _ in
+            let body = try await request.decodeJSON(DepositRequest.self)
+            var key: [UInt8]? = nil
+            if let text = body.publicKey {
+                guard let k = Hex.decode(text, byteCount: 32) else { throw NanoPayError.invalid("publicKey must be 64 hex characters") }
+                key = k
+            }
+            return JSONResponse.make(try await service.deposit(address: try Self.address(body.address, field: "address"),
+                                                               amount: try Self.amount(body.amount, field: "amount"),
+                                                               publicKey: key, reference: body.reference))
+        }
+        operatorRoutes.post("/withdrawals") { request, _ in
+            let body = try await request.decodeJSON(WithdrawalRequest.self)
+            return JSONResponse.make(try await service.withdraw(address: try Self.address(body.address, field: "address"),
+                                                                amount: try Self.amount(body.amount, field: "amount"), reference: body.reference))
+        }
+        operatorRoutes.post("/keys/rotate") { request, _ in
+            let body = try await request.decodeJSON(KeyRotationRequest.self)
+            guard let key = Hex.decode(body.publicKey, byteCount: 32) else { throw NanoPayError.invalid("publicKey must be 64 hex characters") }
+            return JSONResponse.make(try await service.rotateKey(address: try Self.address(body.address, field: "address"), publicKey: key))
+        }
     }
 
     // MARK: - Handlers
 
+    /// `POST /verify`, the hot path: every answer, refusals included, is built here as a value
+    /// (no throw through the middleware chain) and its latency recorded.
     func verify(_ request: Request) async -> Response {
         let started = ContinuousClock.now
-        let response = await handleAsync { () async throws in
-            let fields = try await BodyReader.decode(AuthorizationFields.self, from: request)
-            return Self.response(for: .success(try await service.verify(fields)))
+        let result: Result<PaymentOutcome, NanoPayError>
+        do throws(NanoPayError) {
+            result = .success(try await service.verify(try await request.decodeJSON(AuthorizationFields.self)))
+        } catch {
+            result = .failure(error)
         }
+        let response = Self.response(for: result)
         let elapsed = (ContinuousClock.now - started).components
         service.stats.recordLatency(micros: UInt64(max(0, elapsed.seconds)) &* 1_000_000 &+ UInt64(max(0, elapsed.attoseconds / 1_000_000_000_000)))
         return response
@@ -97,9 +98,9 @@ struct Routes: Sendable {
 
     /// `POST /verify` for up to `batchItemsMax` authorizations: `{"authorizations": [...]}` ->
     /// `{"results": [{"status": <http status>, "body": <what /verify would answer>}]}`.
-    func verifyBatch(_ request: Request) async -> Response {
-        await handleAsync { () async throws in
-            let data = try await BodyReader.read(request, limitBytes: BodyReader.batchBodyLimitBytes)
+    func verifyBatch(_ request: Request) async throws -> Response {
+        do {
+            let data = try await request.bodyData(limitBytes: Request.batchBodyLimitBytes)
             let decoded = try RequestDecoding.verifyBatch(data, itemsMax: service.configuration.batchItemsMax)
             let valid = decoded.compactMap { try? $0.get() }
             var outcomes = await service.verifyBatch(valid).makeIterator()
@@ -109,7 +110,7 @@ struct Routes: Sendable {
                 let result: Result<PaymentOutcome, NanoPayError>
                 switch d {
                 case .failure(let e): result = .failure(e)
-                case .success: result = outcomes.next()!
+                case .success: result = outcomes.next() ?? .failure(NanoPayError(.internalError, "batch lost an item"))
                 }
                 let (status, body, _) = Self.answer(for: result)
                 if i > 0 { w.raw(",") }
@@ -143,27 +144,24 @@ struct Routes: Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    func decide(_ request: Request, _ context: BasicRequestContext, approve: Bool) async -> Response {
-        await handleAsync { () async throws in
-            _ = try operatorToken.authorize(request)
-            let data = try await BodyReader.read(request)
-            var reason: String? = nil
-            if !data.isEmpty {
-                do { reason = try JSONDecoder().decode(DecisionRequest.self, from: data).reason } catch {
-                    throw NanoPayError.invalid(JSONErrors.describe(error))
-                }
+    func decide(_ request: Request, _ context: BasicRequestContext, approve: Bool) async throws -> Response {
+        let data = try await request.bodyData()
+        var reason: String? = nil
+        if !data.isEmpty {
+            do { reason = try JSONDecoder().decode(DecisionRequest.self, from: data).reason } catch {
+                throw NanoPayError.invalid(JSONErrors.describe(error))
             }
-            switch try await service.decide(approvalId: context.parameters.get("id") ?? "", approve: approve, by: "operator", reason: reason) {
-            case .decided(let approval, let receipt): return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
-            case .alreadyResolved(let error): return JSONResponse.error(error, status: .conflict)
-            }
+        }
+        switch try await service.decide(approvalId: context.parameters.get("id") ?? "", approve: approve, by: "operator", reason: reason) {
+        case .decided(let approval, let receipt): return JSONResponse.make(ApprovalBody(approval, receipt: receipt))
+        case .alreadyResolved(let error): return JSONResponse.error(error, status: .conflict)
         }
     }
 
     /// `POST /policy`. With the operator token: fields present are set, `null` clears, absent
     /// keeps. Without it: a payer-signed tightening (`validBefore` and `signature` required).
     func postPolicy(_ request: Request) async throws -> Response {
-        let body = try PolicyRequest.parse(try await BodyReader.read(request))
+        let body = try PolicyRequest.parse(try await request.bodyData())
         let update = PolicyUpdate(maxAmount: body.maxAmount, rateLimit: body.rateLimit, rateBurst: body.rateBurst, dailyCap: body.dailyCap)
         guard request.headers[.authorization] == nil, let (signature, validBefore, version) = body.payerSignature else {
             let who = try operatorToken.authorize(request)
@@ -186,28 +184,18 @@ struct Routes: Sendable {
         var meanCommitBatch: Double
     }
 
-    func stats() async -> Response {
-        await handleAsync { () async throws in
-            let snapshot = try await service.snapshot()
-            let t = snapshot.totals
-            return JSONResponse.make(StatsBody(
-                payments: ["settled": t.paymentsSettled, "held": t.paymentsHeld, "approved": t.paymentsApproved,
-                           "rejected": t.paymentsRejected, "expired": t.paymentsExpired],
-                outcomes: snapshot.outcomes, volume: t.volume, deposited: t.deposited, withdrawn: t.withdrawn,
-                accounts: t.accounts, pendingApprovals: snapshot.pendingApprovals, uptimeSeconds: snapshot.uptimeSeconds,
-                verifyLatencyMs: snapshot.verifyLatencyMilliseconds, meanCommitBatch: snapshot.meanCommitBatch))
-        }
+    func stats() async throws -> Response {
+        let snapshot = try await service.snapshot()
+        let t = snapshot.totals
+        return JSONResponse.make(StatsBody(
+            payments: ["settled": t.paymentsSettled, "held": t.paymentsHeld, "approved": t.paymentsApproved,
+                       "rejected": t.paymentsRejected, "expired": t.paymentsExpired],
+            outcomes: snapshot.outcomes, volume: t.volume, deposited: t.deposited, withdrawn: t.withdrawn,
+            accounts: t.accounts, pendingApprovals: snapshot.pendingApprovals, uptimeSeconds: snapshot.uptimeSeconds,
+            verifyLatencyMs: snapshot.verifyLatencyMilliseconds, meanCommitBatch: snapshot.meanCommitBatch))
     }
 
     // MARK: - Helpers
-
-    func handle(_ body: () throws(NanoPayError) -> Response) -> Response {
-        do { return try body() } catch { return JSONResponse.error(error) }
-    }
-
-    func handleAsync(_ body: () async throws -> Response) async -> Response {
-        do { return try await body() } catch { return JSONResponse.error(NanoPayError.wrap(error)) }
-    }
 
     static func address(_ text: String, field: String) throws(NanoPayError) -> TONAddress {
         do { return try TONAddress(parsing: text) } catch { throw NanoPayError.invalid("\(field): \(error.description)") }

@@ -31,7 +31,7 @@ struct X402Routes: Sendable {
     }
 
     static func decode(_ request: Request) async -> Result<X402.FacilitatorRequest, NanoPayError> {
-        do { return .success(try await BodyReader.decode(X402.FacilitatorRequest.self, from: request)) } catch {
+        do { return .success(try await request.decodeJSON(X402.FacilitatorRequest.self)) } catch {
             return .failure(NanoPayError.wrap(error))
         }
     }
