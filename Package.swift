@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
@@ -45,14 +47,19 @@ let package = Package(
         // The embedded storage engine; NanoPayService sees only the `LedgerStore` protocol.
         .target(name: "Ledger", dependencies: ["NanoPayCore", "CSQLite", "CNanoPayStorageVFS",
                                                .product(name: "NIOPosix", package: "swift-nio"),
-                                               .product(name: "DequeModule", package: "swift-collections")]),
+                                               .product(name: "DequeModule", package: "swift-collections"),
+                                               .product(name: "Metrics", package: "swift-metrics")]),
         .target(name: "NanoPayService", dependencies: [
             "NanoPayCore", "Enclave",
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "NanoPayHTTP", dependencies: [
             "NanoPayService", "NanoPayCore",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Metrics
 import NIOPosix
 import NanoPayCore
 import Synchronization
@@ -61,6 +62,9 @@ public final class Ledger: @unchecked Sendable {
     private let batches = Atomic<Int>(0)
     private let batchedOps = Atomic<Int>(0)
     private let storageFaults = Atomic<Int>(0)
+    /// Each commit's op count, for /metrics (created on first use, once the process's metrics
+    /// backend is installed).
+    private let batchSizes = Locked<Recorder?>(nil)
 
     /// Opens (creating if needed) the database, applies migrations and starts the writer.
     public init(_ configuration: Configuration) throws {
@@ -220,6 +224,10 @@ public final class Ledger: @unchecked Sendable {
         committedTotals.withLock { $0 = tx.totals }
         batches.add(1, ordering: .relaxed)
         batchedOps.add(batch.count, ordering: .relaxed)
+        batchSizes.withLock { r in
+            if r == nil { r = Recorder(label: "nanopay_ledger_commit_batch_size", aggregate: true) }
+            return r!
+        }.record(batch.count)
         for op in batch { op.finish(nil) }
         hook?(.answered)
     }

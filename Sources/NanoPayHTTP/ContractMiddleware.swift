@@ -3,11 +3,10 @@ import NanoPayCore
 
 /// Outermost middleware: whatever escapes a handler becomes the contract's JSON error body
 /// (never a bare 500 page); unknown routes are 404 `not_found` and known paths with the wrong
-/// method 405 `method_not_allowed` with an `Allow` header. Also counts requests for /metrics.
+/// method 405 `method_not_allowed` with an `Allow` header.
 struct ContractMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let routeTable: RouteTable
-    let metrics: HTTPMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let response: Response
@@ -30,13 +29,11 @@ struct ContractMiddleware: RouterMiddleware {
             context.logger.error("unhandled error in handler", metadata: ["type": "\(type(of: error))"])
             response = JSONResponse.error(NanoPayError(.internalError, "internal error"))
         }
-        metrics.count(route: routeTable.pattern(for: request.uri.path, method: request.method) ?? "unmatched",
-                      method: request.method.rawValue, status: response.status.code)
         return response
     }
 }
 
-/// The known routes, for 405 detection and for metric labels that never carry raw paths.
+/// The known routes, for 405 detection.
 struct RouteTable: Sendable {
     let routes: [(method: HTTPRequest.Method, pattern: [Substring])]
 

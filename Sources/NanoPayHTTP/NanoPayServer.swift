@@ -1,5 +1,7 @@
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import NanoPayCore
 import NanoPayService
 
@@ -13,16 +15,43 @@ public enum NanoPayServer {
         (.get, "/health"), (.get, "/metrics"), (.post, "/x402/verify"), (.post, "/x402/settle"), (.get, "/x402/supported"),
     ]
 
-    public static func makeRouter(service: PaymentService, operatorToken: OperatorToken, metrics: HTTPMetrics = HTTPMetrics()) -> Router<BasicRequestContext> {
+    /// Middleware order: the contract (JSON errors, 404/405) outside, metrics inside it, so a
+    /// refused request is counted with the status it got. Requests are counted by route pattern
+    /// (`hb_requests`, `http_server_request_duration` from Hummingbird's `MetricsMiddleware`).
+    public static func makeRouter(service: PaymentService, operatorToken: OperatorToken) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ContractMiddleware(routeTable: RouteTable(routeList), metrics: metrics))
+        router.add(middleware: ContractMiddleware(routeTable: RouteTable(routeList)))
+        router.add(middleware: MetricsMiddleware())
         Routes(service: service, operatorToken: operatorToken).register(on: router)
         X402Routes(facilitator: X402Facilitator(service: service)).register(on: router)
+        let levels = ScrapeGauges()
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: .init(byteBuffer: ByteBuffer(string: metrics.render(service: service))))
+            levels.update(from: service)
+            var text: [UInt8] = []
+            NanoPayMetrics.registry.emit(into: &text)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         return router
+    }
+
+    /// Levels read when /metrics is scraped (they are states, not events).
+    struct ScrapeGauges: Sendable {
+        let queueDepth = NanoPayMetrics.registry.makeGauge(name: "nanopay_ledger_writer_queue_depth", help: "Ops waiting for the ledger writer.")
+        let meanBatch = NanoPayMetrics.registry.makeGauge(name: "nanopay_ledger_mean_commit_batch", help: "Mean ops per committed transaction since start.")
+        let healthy = NanoPayMetrics.registry.makeGauge(name: "nanopay_storage_healthy", help: "1 if the last commit succeeded.")
+        let accounts = NanoPayMetrics.registry.makeGauge(name: "nanopay_ledger_accounts", help: "Accounts in the ledger.")
+        let holds = NanoPayMetrics.registry.makeGauge(name: "nanopay_holds_pending", help: "Payments held for human approval, not yet resolved.")
+        let settled = NanoPayMetrics.registry.makeGauge(name: "nanopay_ledger_payments_settled", help: "Payments settled since the ledger was created.")
+
+        func update(from service: PaymentService) {
+            let storage = service.storageStatus, totals = service.totals
+            queueDepth.set(Double(storage.writerQueueDepth))
+            meanBatch.set(storage.meanBatchSize)
+            healthy.set(storage.isHealthy ? 1.0 : 0.0)
+            accounts.set(Double(totals.accounts))
+            holds.set(Double(totals.paymentsHeld))
+            settled.set(Double(totals.paymentsSettled))
+        }
     }
 
     public static func makeApplication(service: PaymentService, operatorToken: OperatorToken, host: String, port: Int,

@@ -24,6 +24,7 @@ public final class PaymentService: Sendable {
     public init(configuration: ServiceConfiguration, ledger: any LedgerStore, enclave: Enclave, clock: any NanoClock, logger: Logger) throws(NanoPayError) {
         self.configuration = configuration; self.ledger = ledger; self.enclave = enclave; self.clock = clock
         self.logger = logger
+        NanoPayMetrics.bootstrap()
         self.stats = ServiceStats()
         self.domain = try PaymentAuthorization.Domain(network: configuration.network, serviceId: enclave.publicKey)
     }

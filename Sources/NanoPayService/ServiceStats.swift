@@ -1,3 +1,4 @@
+import Metrics
 import NanoPayCore
 
 /// Outcome counters and a verify-latency histogram (log buckets), cheap enough for the hot path.
@@ -5,6 +6,8 @@ public final class ServiceStats: Sendable {
     /// Monotonic, so uptime never goes negative when the wall clock steps back (NTP, an operator).
     private let started = ContinuousClock.now
     private let outcomes = Locked<[String: UInt64]>([:])
+    /// `nanopay_payment_outcomes_total{outcome=...}`, one counter per stable outcome code.
+    private let outcomeCounters = Locked<[String: Counter]>([:])
     /// Upper bounds in microseconds.
     public static let latencyBucketsMicros: [UInt64] = [50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 20_000, 50_000, 100_000, 250_000, 1_000_000, .max]
     private let latency = Locked<(counts: [UInt64], sumMicros: UInt64)>(([UInt64](repeating: 0, count: 19), 0))
@@ -20,10 +23,21 @@ public final class ServiceStats: Sendable {
         case .settled(_, let replayed): key = replayed ? "replayed" : "settled"
         case .held: key = "approval_required"
         }
-        outcomes.withLock { $0[key, default: 0] += 1 }
+        count(key)
     }
 
-    func record(_ error: NanoPayError) { outcomes.withLock { $0[error.code.rawValue, default: 0] += 1 } }
+    func record(_ error: NanoPayError) { count(error.code.rawValue) }
+
+    private func count(_ outcome: String) {
+        outcomes.withLock { $0[outcome, default: 0] += 1 }
+        let counter = outcomeCounters.withLock { counters in
+            if let c = counters[outcome] { return c }
+            let c = Counter(label: "nanopay_payment_outcomes_total", dimensions: [("outcome", outcome)])
+            counters[outcome] = c
+            return c
+        }
+        counter.increment()
+    }
 
     public func recordLatency(micros: UInt64) {
         let i = Self.latencyBucketsMicros.firstIndex { micros <= $0 } ?? (Self.latencyBucketsMicros.count - 1)
