@@ -7,6 +7,7 @@ import Logging
 import NanoPayCore
 import NanoPayHTTP
 import NanoPayService
+import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,11 +73,13 @@ struct NanoPayd: AsyncParsableCommand {
             "acceptsV1": "\(!refuseV1)",
         ])
         let app = NanoPayServer.makeApplication(service: service, operatorToken: token, host: host, port: port, logger: logger)
-        let maintenance = Task { await service.runMaintenance() }
-        // runService drains in-flight requests on SIGTERM/SIGINT and then returns.
-        try await app.runService()
-        maintenance.cancel()
-        service.close() // finishes the last commit
+        // SIGTERM/SIGINT shut the services down in reverse order: the server drains in-flight
+        // requests, the sweep stops, then the ledger finishes its last commit and closes.
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: LedgerLifecycle(service: service)), .init(service: MaintenanceLifecycle(service: service)),
+                       .init(service: app)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
         logger.info("nanopayd stopped cleanly")
     }
 
