@@ -36,11 +36,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .target(
-            name: "CNanoPayOpenSSL",
-            cSettings: [.define("OPENSSL_SUPPRESS_DEPRECATED")],
-            linkerSettings: [.linkedLibrary("crypto")]
-        ),
+        // OpenSSL 3's EVP interface only (P-384 for software attestation); no deprecated API.
+        .target(name: "CNanoPayOpenSSL", cSettings: [.define("OPENSSL_API_COMPAT", to: "30000"), .define("OPENSSL_NO_DEPRECATED")],
+                linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "CNanoPayStorageVFS", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(name: "NanoPayCore", dependencies: ["CSodium", "CNanoPayOpenSSL"]),
         .target(name: "DecoderChecks", dependencies: ["NanoPayCore"]),

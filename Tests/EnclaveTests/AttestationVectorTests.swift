@@ -213,4 +213,18 @@ import Testing
         let result = try Self.run("python3", [Self.repo.appendingPathComponent("attestation/test_verify.py").path, "--cases", "300"])
         #expect(result.status == 0, "\(result.output.suffix(2000))")
     }
+
+    /// The P-384 code (OpenSSL 3 EVP) derives the same platform root from the published test
+    /// secret as the code that made the golden vectors, and its signatures verify.
+    @Test func platformRootDerivationIsStable() throws {
+        struct Secret: Decodable { var platformSecretHex: String }
+        let secret = try JSONDecoder().decode(Secret.self, from: Data(contentsOf: Self.vectors.appendingPathComponent("vectors.json")))
+        let provider = try SoftwareAttestationProvider(secret: PlatformSecret(hex: secret.platformSecretHex))
+        #expect(Hex.encode(provider.rootPublicKey) == meta.platformRoot)
+        let quote = try Enclave(.init(directory: TempDirectory().path + "/e", secret: PlatformSecret(hex: secret.platformSecretHex), clock: SystemClock()))
+            .quote(nonce: [1, 2, 3], configHash: Sodium.sha256([7]), network: "tvm:-239", asset: "USDT")
+        let verified = try QuoteVerifier(policy: .init(pinnedRoot: meta.platformRoot, expectedNonce: "010203", allowSoftware: true,
+                                                       now: SystemClock().nowSeconds())).verify(quote)
+        #expect(verified.network == "tvm:-239")
+    }
 }
