@@ -18,7 +18,7 @@ import Testing
 
     init() throws {
         meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: Self.vectors.appendingPathComponent("vectors.json")))
-        quoteJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.vectors.appendingPathComponent("quote.json"))) as! [String: Any]
+        quoteJSON = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: Self.vectors.appendingPathComponent("quote.json"))) as? [String: Any])
     }
 
     // MARK: helpers
@@ -93,13 +93,13 @@ import Testing
         func flipHex(_ s: String) -> String { var c = Array(s); c[c.count / 2] = c[c.count / 2] == "0" ? "1" : "0"; return String(c) }
         func flipBase64(_ s: String) -> String { var b = Base64.decode(s)!; b[b.count / 3] ^= 0x01; return Base64.encode(b) }
         var variants: [(String, [String: Any])] = []
-        let claims = quoteJSON["claims"] as! [String: Any], evidence = quoteJSON["evidence"] as! [String: Any]
+        let claims = try #require(quoteJSON["claims"] as? [String: Any]), evidence = try #require(quoteJSON["evidence"] as? [String: Any])
         for key in ["enclavePublicKey", "measurement", "configHash", "nonce"] {
-            var c = claims; c[key] = flipHex(c[key] as! String)
+            var c = claims; c[key] = flipHex(try #require(c[key] as? String))
             var q = quoteJSON; q["claims"] = c; variants.append(("claims." + key, q))
         }
         for key in ["issuedAt", "expiresAt"] {
-            var c = claims; c[key] = (c[key] as! Int) + 1
+            var c = claims; c[key] = try #require(c[key] as? Int) + 1
             var q = quoteJSON; q["claims"] = c; variants.append(("claims." + key, q))
         }
         for (key, value) in [("network", "tvm:-3"), ("asset", "USDC"), ("platform", "aws-nitro-enclave")] {
@@ -107,14 +107,14 @@ import Testing
             var q = quoteJSON; q["claims"] = c; variants.append(("claims." + key, q))
         }
         for key in ["signature", "certificateSignature"] {
-            var e = evidence; e[key] = flipHex(e[key] as! String)
+            var e = evidence; e[key] = flipHex(try #require(e[key] as? String))
             var q = quoteJSON; q["evidence"] = e; variants.append(("evidence." + key, q))
         }
         for key in ["document", "certificate"] {
-            var e = evidence; e[key] = flipBase64(e[key] as! String)
+            var e = evidence; e[key] = flipBase64(try #require(e[key] as? String))
             var q = quoteJSON; q["evidence"] = e; variants.append(("evidence." + key, q))
         }
-        var q = quoteJSON; q["reportData"] = flipHex(q["reportData"] as! String); variants.append(("reportData", q))
+        var q = quoteJSON; q["reportData"] = flipHex(try #require(q["reportData"] as? String)); variants.append(("reportData", q))
         q = quoteJSON; q["type"] = "something-else"; variants.append(("type", q))
         for (name, variant) in variants {
             let file = try write(variant, in: dir, name: name + ".json")

@@ -96,17 +96,18 @@ import Testing
             let buyer = Buyer(index: 13)
             _ = try await s.deposit(buyer, "100")
             let good = s.fixture.authorization(buyer, amount: 1)
-            func with(_ key: String, _ value: String) -> String {
-                var obj = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(good)) as! [String: Any]
-                obj[key] = try! JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
-                return String(decoding: try! JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
+            let goodObject = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(good)) as? [String: Any])
+            func with(_ key: String, _ value: String) throws -> String {
+                var obj = goodObject
+                obj[key] = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+                return String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
             }
-            func without(_ key: String) -> String {
-                var obj = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(good)) as! [String: Any]
+            func without(_ key: String) throws -> String {
+                var obj = goodObject
                 obj[key] = nil
-                return String(decoding: try! JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
+                return String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
             }
-            let table: [String] = [
+            let table: [String] = try [
                 "", "{", "[]", "null", "\"text\"", "{\"from\": 1}", without("from"), without("signature"), without("validBefore"),
                 with("amount", "\"010\""), with("amount", "\"0\""), with("amount", "\"1.0\""), with("amount", "\"-1\""), with("amount", "\"+1\""),
                 with("amount", "\"340282366920938463463374607431768211456\""), with("amount", "1"), with("validBefore", "\"soon\""),

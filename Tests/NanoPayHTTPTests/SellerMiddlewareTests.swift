@@ -114,7 +114,7 @@ func withSeller(_ body: @Sendable (any TestClientProtocol, Fixture, CountingVeri
             _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(10)), authority: .operator("t"))
             let held = try await pay(client, header(f, buyer, offer: offers[0]))
             #expect(held.status.code == 402)
-            let body = try JSONSerialization.jsonObject(with: Data(buffer: held.body)) as! [String: Any]
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(buffer: held.body)) as? [String: Any])
             #expect(body["error"] as? String == "approval_required" && (body["approvalId"] as? String)?.hasPrefix("apr_") == true)
         }
     }
