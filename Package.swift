@@ -100,7 +100,15 @@ let package = Package(
                 path: "Tests/NanoPayTestSupport"),
         .testTarget(name: "NanoPayCoreTests", dependencies: ["NanoPayCore", "DecoderChecks"]),
         .testTarget(name: "EnclaveTests", dependencies: ["Enclave", "NanoPayCore", "NanoPayTestSupport"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "NanoPayCore", "Enclave", "NanoPayTestSupport"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "NanoPayCore", "Enclave", "NanoPayService", "NanoPayTestSupport"]),
+        .testTarget(name: "NanoPayServiceTests", dependencies: ["NanoPayService", "NanoPayCore", "Enclave", "Ledger", "NanoPayTestSupport"]),
+        .testTarget(name: "NanoPayClientTests", dependencies: ["NanoPayClient", "NanoPayCore", "Ledger", "NanoPayTestSupport"]),
+        .testTarget(name: "NanoPaySellerTests", dependencies: [
+            "NanoPaySeller", "NanoPayClient", "NanoPayCore", "NanoPayService", "Ledger", "NanoPayTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .testTarget(name: "NanoPayHTTPTests", dependencies: [
             "NanoPayHTTP", "NanoPayClient", "NanoPaySeller", "NanoPayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -5,17 +5,6 @@ import NanoPayService
 import NanoPayTestSupport
 import Testing
 
-func expectError(_ code: ErrorCode, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
-    do { try await body(); Issue.record("expected \(code.rawValue)", sourceLocation: sourceLocation) } catch {
-        #expect((error as? NanoPayError)?.code == code, "got \(error)", sourceLocation: sourceLocation)
-    }
-}
-
-func settledReceipt(_ outcome: PaymentOutcome) -> (Receipt, Bool)? {
-    if case .settled(let r, let replayed) = outcome { return (r, replayed) }
-    return nil
-}
-
 @Suite struct PaymentTests {
     @Test func paymentDebitsCreditsAndReceiptsOnce() async throws {
         let f = try Fixture(); defer { f.close() }

@@ -1,14 +1,9 @@
 import Foundation
-import Ledger
 import NanoPayCore
 import NanoPayService
 import NanoPayTestSupport
 import Testing
 
-func heldId(_ outcome: PaymentOutcome) -> String? {
-    if case .held(let id, _) = outcome { return id }
-    return nil
-}
 
 @Suite struct PolicyAndApprovalTests {
     @Test func rateLimitIsGCRAWithExactRetryAndConsumesNothing() async throws {

@@ -1,0 +1,107 @@
+import Foundation
+import Ledger
+import NanoPayCore
+import NanoPayTestSupport
+import Testing
+
+/// The storage engine on its own, through the `LedgerStore` protocol only: what any engine must
+/// do for the service. Parameterized over the engines (SQLite today); a new engine adds itself
+/// to `engines` and must pass unchanged.
+@Suite struct LedgerStoreContractTests {
+    typealias Engine = (name: String, open: @Sendable (TempDirectory, ManualClock) throws -> any LedgerStore)
+    static let engines: [Engine] = [
+        ("sqlite", { dir, clock in try Ledger(.init(path: dir.path + "/store.sqlite", clock: clock)) }),
+    ]
+    static let names = engines.map(\.name)
+
+    static func withStore(_ name: String, _ body: (any LedgerStore, ManualClock) async throws -> Void) async throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let clock = ManualClock(milliseconds: Fixture.startMilliseconds)
+        let engine = try #require(engines.first { $0.name == name })
+        let store = try engine.open(dir, clock)
+        defer { store.close() }
+        try await body(store, clock)
+    }
+
+    static func request(_ buyer: Buyer, amount: UInt128, nonce: [UInt8] = Sodium.randomBytes(32), clock: ManualClock) -> PaymentRequest {
+        let auth = PaymentAuthorization.sign(keyPair: buyer.keys, from: buyer.address, to: sellerAddress(), amount: Amount(amount),
+                                             validBefore: clock.nowSeconds() + 300, nonce: nonce)
+        return PaymentRequest(authorization: auth, digest: auth.digest(domain: nil), verifiedPublicKey: buyer.keys.publicKey)
+    }
+
+    @Test(arguments: names) func paymentsAreRecordedOnceAndReturnTheirFacts(engine: String) async throws {
+        try await Self.withStore(engine) { store, clock in
+            let buyer = Buyer(index: 80)
+            _ = try await store.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "d1")
+            #expect(try await store.publicKey(buyer.address) == buyer.keys.publicKey)
+            let r = Self.request(buyer, amount: 300, clock: clock)
+            guard case .settled(let facts, replayed: false) = try await store.recordPayment(r, holdTimeoutSeconds: 60) else {
+                Issue.record("not settled"); return
+            }
+            #expect(facts.amount == 300 && facts.remainingBalance == 700 && facts.from == buyer.address.raw)
+            #expect(facts.confirmedAtSeconds == clock.nowSeconds() && facts.authorizationDigest == Hex.encode(r.digest))
+            // Identical resubmission: the same facts, replayed. Same nonce, other content: refused.
+            #expect(try await store.recordPayment(r, holdTimeoutSeconds: 60) == .settled(facts, replayed: true))
+            await expectError(.nonceReused) {
+                _ = try await store.recordPayment(Self.request(buyer, amount: 301, nonce: r.authorization.nonce, clock: clock), holdTimeoutSeconds: 60)
+            }
+            await expectError(.insufficientBalance) { _ = try await store.recordPayment(Self.request(buyer, amount: 701, clock: clock), holdTimeoutSeconds: 60) }
+            #expect(try await store.settledPayment(confirmationId: facts.confirmationId) == facts)
+            #expect(try await store.balance(buyer.address).available == 700)
+            #expect(try await store.balance(sellerAddress()).available == 300)
+            #expect(store.totals.paymentsSettled == 1 && store.totals.volume == 300)
+            // A dry run answers without writing.
+            let dry = Self.request(buyer, amount: 10, clock: clock)
+            guard case .settled = try await store.checkPayment(dry, holdTimeoutSeconds: 60) else { Issue.record("dry run"); return }
+            #expect(try await store.balance(buyer.address).available == 700)
+        }
+    }
+
+    @Test(arguments: names) func holdsResolveExactlyOnceAndExpireByTheClock(engine: String) async throws {
+        try await Self.withStore(engine) { store, clock in
+            let buyer = Buyer(index: 81)
+            _ = try await store.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "d1")
+            _ = try await store.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(10)), authority: .operator("t"))
+            guard case .held(let id, let expires) = try await store.recordPayment(Self.request(buyer, amount: 50, clock: clock), holdTimeoutSeconds: 60) else {
+                Issue.record("not held"); return
+            }
+            #expect(expires == clock.nowMilliseconds() + 60_000)
+            #expect(try await store.balance(buyer.address).held == 50)
+            #expect(try await store.pendingApprovalCount() == 1)
+            let (approval, posted) = try await store.decideHold(approvalId: id, approve: true, by: "op", reason: nil)
+            #expect(approval.status == .approved && posted?.amount == 50)
+            await expectError(.alreadyApproved) { _ = try await store.decideHold(approvalId: id, approve: false, by: "op", reason: nil) }
+            guard case .held(let id2, _) = try await store.recordPayment(Self.request(buyer, amount: 60, clock: clock), holdTimeoutSeconds: 60) else {
+                Issue.record("not held"); return
+            }
+            clock.advance(seconds: 61)
+            try await store.sweepExpiredHolds()
+            #expect(try await store.approval(id: id2).0.status == .expired)
+            #expect(try await store.approvals(status: .expired, limit: 10).map(\.id) == [id2])
+            let b = try await store.balance(buyer.address)
+            #expect(b.held == 0 && b.available == 950)
+        }
+    }
+
+    @Test(arguments: names) func depositsAreIdempotentByReferenceAndPoliciesVersioned(engine: String) async throws {
+        try await Self.withStore(engine) { store, _ in
+            let buyer = Buyer(index: 82)
+            _ = try await store.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "same")
+            #expect(try await store.deposit(address: buyer.address, amount: 100, publicKey: nil, reference: "same").available == 100)
+            await expectError(.referenceConflict) { _ = try await store.deposit(address: buyer.address, amount: 5, publicKey: nil, reference: "same") }
+            let p1 = try await store.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(50)), authority: .payer, expectedVersion: 0)
+            #expect(p1.version == 1)
+            await expectError(.policyConflict) {
+                _ = try await store.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(40)), authority: .payer, expectedVersion: 0)
+            }
+            await expectError(.policyNotTighter) {
+                _ = try await store.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(60)), authority: .payer, expectedVersion: 1)
+            }
+            #expect(try await store.policy(buyer.address)?.maxAmount == 50)
+            let other = Buyer(index: 83)
+            #expect(try await store.publicKey(buyer.address) == buyer.keys.publicKey) // now cached
+            try await store.rotateKey(address: buyer.address, publicKey: other.keys.publicKey)
+            #expect(try await store.publicKey(buyer.address) == other.keys.publicKey, "a rotated key is read back at once")
+        }
+    }
+}
