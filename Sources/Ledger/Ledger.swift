@@ -305,31 +305,3 @@ public final class Ledger: @unchecked Sendable {
         return b == 0 ? 0 : Double(batchedOps.load(ordering: .relaxed)) / Double(b)
     }
 }
-
-extension EnqueueRefusal {
-    /// What the caller of a refused op is told.
-    var answer: NanoPayError {
-        switch self {
-        case .closing: return NanoPayError(.storageUnavailable, "ledger is shutting down")
-        case .full: return NanoPayError(.overloaded, "too many requests are waiting for the ledger; retry shortly", retryAfterSeconds: 1)
-        }
-    }
-}
-
-/// Thrown after a dry-run op so its savepoint is rolled back like a failed op's.
-struct DryRunRollback: Error {}
-
-/// Carries one op's result from the writer thread to its caller.
-final class ResultSlot<T>: @unchecked Sendable {
-    var value: Result<T, NanoPayError>?
-}
-
-extension SQLiteConnection {
-    /// Reads the journal mode, which also makes a fresh connection read the database header
-    /// (until then it does not know it is in WAL mode), and refuses anything but WAL.
-    func requireWALMode() throws {
-        guard try scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else {
-            throw LedgerError.pragmaNotInEffect("journal_mode=WAL")
-        }
-    }
-}

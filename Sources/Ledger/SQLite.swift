@@ -163,3 +163,13 @@ final class Statement {
         return [UInt8](UnsafeRawBufferPointer(start: p, count: n))
     }
 }
+
+extension SQLiteConnection {
+    /// Reads the journal mode, which also makes a fresh connection read the database header
+    /// (until then it does not know it is in WAL mode), and refuses anything but WAL.
+    func requireWALMode() throws {
+        guard try scalarText("PRAGMA journal_mode")?.lowercased() == "wal" else {
+            throw LedgerError.pragmaNotInEffect("journal_mode=WAL")
+        }
+    }
+}
