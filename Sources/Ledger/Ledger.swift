@@ -189,6 +189,7 @@ public final class Ledger: @unchecked Sendable {
             try tx.expireDueHolds()
             for op in batch {
                 let saved = tx.totals
+                tx.beginOp()
                 try db.statement("SAVEPOINT op").run()
                 do {
                     try op.execute(tx)
@@ -198,6 +199,7 @@ public final class Ledger: @unchecked Sendable {
                     throw error
                 } catch {
                     tx.totals = saved
+                    tx.rollbackOp()
                     db.resetActiveStatements()
                     try db.statement("ROLLBACK TO op").run()
                     try db.statement("RELEASE op").run()
@@ -205,6 +207,7 @@ public final class Ledger: @unchecked Sendable {
                     // stays empty and the caller gets internal_error); the rest of the batch goes on.
                 }
             }
+            try tx.flushAccounts()
             try tx.saveTotals()
             db.resetActiveStatements()
             hook?(.executed)

@@ -8,6 +8,10 @@ public final class LedgerTransaction: @unchecked Sendable {
     public let nowMilliseconds: UInt64
     let configuration: Ledger.Configuration
     var totals: LedgerTotals
+    /// Accounts this batch changed, written once each at the end (`flushAccounts`).
+    private var pendingAccounts: [String: AccountRow] = [:]
+    /// The current op's previous account states (nil inside: the op created the pending entry).
+    private var opUndo: [String: AccountRow?] = [:]
 
     init(db: SQLiteConnection, nowMilliseconds: UInt64, configuration: Ledger.Configuration, totals: LedgerTotals) {
         self.db = db; self.nowMilliseconds = nowMilliseconds; self.configuration = configuration; self.totals = totals
@@ -24,7 +28,10 @@ public final class LedgerTransaction: @unchecked Sendable {
         var isNew: Bool
     }
 
+    /// The account as this transaction sees it: this batch's pending version if an op already
+    /// touched it, else the committed row.
     func account(_ address: String) throws -> AccountRow? {
+        if let pending = pendingAccounts[address] { return pending }
         let s = try db.statement("SELECT public_key, available, held, total_deposited, total_spent, total_received, total_withdrawn FROM accounts WHERE address = ?")
         s.bind(1, address)
         guard try s.step() else { return nil }
@@ -39,20 +46,45 @@ public final class LedgerTransaction: @unchecked Sendable {
         try account(address) ?? AccountRow(address: address, publicKey: nil, balance: .empty(address), isNew: true)
     }
 
+    /// Records the account's new state for this batch. Rows are written once per account per
+    /// group commit (`flushAccounts`), not once per payment: a popular payee credited by 500
+    /// payments in one batch costs one UPDATE, not 500.
     func save(_ row: AccountRow) throws {
-        let b = row.balance
-        if row.isNew {
-            try db.statement("INSERT INTO accounts (address, public_key, available, held, total_deposited, total_spent, total_received, total_withdrawn, created_at) VALUES (?,?,?,?,?,?,?,?,?)")
-                .bind(1, row.address).bind(2, row.publicKey).bind(3, b.available).bind(4, b.held)
-                .bind(5, b.totalDeposited).bind(6, b.totalSpent).bind(7, b.totalReceived)
-                .bind(8, b.totalWithdrawn).bind(9, now).run()
-            totals.accounts += 1
-        } else {
-            try db.statement("UPDATE accounts SET public_key = ?, available = ?, held = ?, total_deposited = ?, total_spent = ?, total_received = ?, total_withdrawn = ? WHERE address = ?")
-                .bind(1, row.publicKey).bind(2, b.available).bind(3, b.held)
-                .bind(4, b.totalDeposited).bind(5, b.totalSpent).bind(6, b.totalReceived)
-                .bind(7, b.totalWithdrawn).bind(8, row.address).run()
+        if opUndo[row.address] == nil { opUndo[row.address] = .some(pendingAccounts[row.address]) }
+        pendingAccounts[row.address] = row
+    }
+
+    // MARK: Per-op undo of the batch's account states
+
+    /// Starts an op: its account changes can be undone alone (its savepoint is rolled back).
+    func beginOp() { opUndo.removeAll(keepingCapacity: true) }
+
+    /// Undoes the account changes of the op that just failed (or was a dry run).
+    func rollbackOp() {
+        for (address, previous) in opUndo {
+            if let previous { pendingAccounts[address] = previous } else { pendingAccounts[address] = nil }
         }
+        opUndo.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes every account the batch changed, once each, before the commit.
+    func flushAccounts() throws {
+        for row in pendingAccounts.values {
+            let b = row.balance
+            if row.isNew {
+                try db.statement("INSERT INTO accounts (address, public_key, available, held, total_deposited, total_spent, total_received, total_withdrawn, created_at) VALUES (?,?,?,?,?,?,?,?,?)")
+                    .bind(1, row.address).bind(2, row.publicKey).bind(3, b.available).bind(4, b.held)
+                    .bind(5, b.totalDeposited).bind(6, b.totalSpent).bind(7, b.totalReceived)
+                    .bind(8, b.totalWithdrawn).bind(9, now).run()
+                totals.accounts += 1
+            } else {
+                try db.statement("UPDATE accounts SET public_key = ?, available = ?, held = ?, total_deposited = ?, total_spent = ?, total_received = ?, total_withdrawn = ? WHERE address = ?")
+                    .bind(1, row.publicKey).bind(2, b.available).bind(3, b.held)
+                    .bind(4, b.totalDeposited).bind(5, b.totalSpent).bind(6, b.totalReceived)
+                    .bind(7, b.totalWithdrawn).bind(8, row.address).run()
+            }
+        }
+        pendingAccounts.removeAll(keepingCapacity: true)
     }
 
     /// Appends an immutable transfer and returns its id.
