@@ -70,9 +70,10 @@ extension LedgerTransaction {
             try save(payeeRow)
             try transfer("post", debit: payer, credit: payee, amount: holdAmount, reference: id)
             let p = try paymentForHold(payer: payer, nonce: nonce)
-            let cid = Self.confirmationId(payer: payer, digest: p.digest, nowMilliseconds: nowMilliseconds)
-            settled = try recordSettled(confirmationId: cid, auth: p.auth, digest: p.digest, remaining: payerRow.balance.available)
-            confirmationId = cid
+            let facts = settledFacts(auth: p.auth, digest: p.digest, remaining: payerRow.balance.available,
+                                     confirmationId: Self.confirmationId(payer: payer, digest: p.digest, nowMilliseconds: nowMilliseconds))
+            settled = facts
+            confirmationId = facts.confirmationId
             totals.paymentsApproved += 1
             totals.volume = volume
         case .rejected, .expired:
@@ -87,8 +88,9 @@ extension LedgerTransaction {
         totals.paymentsHeld -= 1
         try db.statement("UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?, confirmation_id = ? WHERE id = ?")
             .bind(1, status.rawValue).bind(2, by).bind(3, now).bind(4, reason).bind(5, confirmationId).bind(6, id).run()
-        try db.statement("UPDATE payments SET status = ?, confirmation_id = ? WHERE payer = ? AND nonce = ?")
-            .bind(1, status.rawValue).bind(2, confirmationId).bind(3, payer).bind(4, nonce).run()
+        try db.statement("UPDATE payments SET status = ?, confirmation_id = ?, remaining_balance = ?, confirmed_at = ? WHERE payer = ? AND nonce = ? AND live = 1")
+            .bind(1, status.rawValue).bind(2, confirmationId).bind(3, settled?.remainingBalance.bigEndianBytes)
+            .bind(4, settled.map { Int64(clamping: $0.confirmedAtSeconds) }).bind(5, payer).bind(6, nonce).run()
         return settled
     }
 

@@ -14,7 +14,8 @@ extension LedgerTransaction {
     }
 
     func paymentRow(payer: String, nonce: [UInt8]) throws -> PaymentRow? {
-        let s = try db.statement("SELECT payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, served FROM payments WHERE payer = ? AND nonce = ?")
+        // `live = 1` lets SQLite use the partial unique index (pruned rows are out of it).
+        let s = try db.statement("SELECT payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, served FROM payments WHERE payer = ? AND nonce = ? AND live = 1")
         s.bind(1, payer).bind(2, nonce)
         guard try s.step() else { return nil }
         let row = PaymentRow(payee: s.text(0) ?? "", amount: amount(s, 1), validBefore: UInt64(bitPattern: s.int(2)),
@@ -122,10 +123,11 @@ extension LedgerTransaction {
         payeeRow.balance.totalReceived = received
         try save(payerRow)
         try save(payeeRow)
-        let confirmationId = Self.confirmationId(payer: payer, digest: request.digest, nowMilliseconds: nowMilliseconds)
-        try transfer("payment", debit: payer, credit: payee, amount: auth.amount, reference: confirmationId)
-        let settled = try recordSettled(confirmationId: confirmationId, auth: auth, digest: request.digest, remaining: available)
-        try insertPayment(auth, digest: request.digest, status: "settled", confirmationId: confirmationId, approvalId: nil)
+        // One row: the nonce's state, the movement of money and the receipt's facts.
+        let settled = settledFacts(auth: auth, digest: request.digest, remaining: available,
+                                   confirmationId: Self.confirmationId(payer: payer, digest: request.digest, nowMilliseconds: nowMilliseconds))
+        try insertPayment(auth, digest: request.digest, status: "settled", confirmationId: settled.confirmationId, approvalId: nil,
+                          settled: settled)
         try bindPaymentIdentifier(request)
         totals.paymentsSettled += 1
         totals.volume = volume
@@ -140,7 +142,7 @@ extension LedgerTransaction {
         case "approved":
             // The buyer is served by the first verify after approval; later ones are replays.
             if !existing.served {
-                try db.statement("UPDATE payments SET served = 1 WHERE payer = ? AND nonce = ?").bind(1, payer).bind(2, nonce).run()
+                try db.statement("UPDATE payments SET served = 1 WHERE payer = ? AND nonce = ? AND live = 1").bind(1, payer).bind(2, nonce).run()
             }
             return .settled(try settledPayment(existing.confirmationId ?? ""), replayed: existing.served)
         case "held":
@@ -175,31 +177,31 @@ extension LedgerTransaction {
         return found
     }
 
-    func insertPayment(_ auth: PaymentAuthorization, digest: [UInt8], status: String, confirmationId: String?, approvalId: String?) throws {
-        try db.statement("INSERT INTO payments (payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
+    func insertPayment(_ auth: PaymentAuthorization, digest: [UInt8], status: String, confirmationId: String?, approvalId: String?,
+                       settled: SettledPayment? = nil) throws {
+        try db.statement("INSERT INTO payments (payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, created_at, remaining_balance, confirmed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
             .bind(1, auth.from.raw).bind(2, auth.nonce).bind(3, auth.to.raw).bind(4, auth.amount)
-            .bind(5, Int64(clamping: auth.validBefore)).bind(6, digest).bind(7, status).bind(8, confirmationId).bind(9, approvalId).bind(10, now).run()
+            .bind(5, Int64(clamping: auth.validBefore)).bind(6, digest).bind(7, status).bind(8, confirmationId).bind(9, approvalId).bind(10, now)
+            .bind(11, settled?.remainingBalance.bigEndianBytes).bind(12, settled.map { Int64(clamping: $0.confirmedAtSeconds) }).run()
     }
 
-    /// Records the facts of a posted payment (the receipt's content, unsigned: the service signs
-    /// it on the way out, off the single writer; the ledger has no key).
-    func recordSettled(confirmationId: String, auth: PaymentAuthorization, digest: [UInt8], remaining: Amount) throws -> SettledPayment {
-        let settled = SettledPayment(confirmationId: confirmationId, from: auth.from.raw, to: auth.to.raw, amount: auth.amount,
-                                     nonce: Hex.encode(auth.nonce), validBefore: auth.validBefore, remainingBalance: remaining,
-                                     confirmedAtSeconds: nowMilliseconds / 1000, authorizationDigest: Hex.encode(digest))
-        try db.statement("INSERT INTO receipts (confirmation_id, payer, body, created_at) VALUES (?,?,?,?)")
-            .bind(1, confirmationId).bind(2, auth.from.raw).bind(3, settled.canonicalJSON()).bind(4, now).run()
-        return settled
+    /// The facts of a payment posted now (the receipt's content, unsigned: the service signs it
+    /// on the way out, off the single writer; the ledger has no key).
+    func settledFacts(auth: PaymentAuthorization, digest: [UInt8], remaining: Amount, confirmationId: String) -> SettledPayment {
+        SettledPayment(confirmationId: confirmationId, from: auth.from.raw, to: auth.to.raw, amount: auth.amount,
+                       nonce: Hex.encode(auth.nonce), validBefore: auth.validBefore, remainingBalance: remaining,
+                       confirmedAtSeconds: nowMilliseconds / 1000, authorizationDigest: Hex.encode(digest))
     }
 
-    /// The facts of a settled payment, if any. (Rows written by earlier versions hold a whole
-    /// unsigned receipt; its extra keys are ignored.)
+    /// The facts of a settled (or approved) payment, from its row, if any.
     func findSettledPayment(_ confirmationId: String) throws -> SettledPayment? {
-        let s = try db.statement("SELECT body FROM receipts WHERE confirmation_id = ?")
+        let s = try db.statement("SELECT payer, payee, amount, nonce, valid_before, remaining_balance, confirmed_at, auth_digest FROM payments WHERE confirmation_id = ? AND status IN ('settled','approved')")
         s.bind(1, confirmationId)
         defer { s.reset() }
-        guard try s.step(), let body = s.text(0) else { return nil }
-        return try? JSONDecoder().decode(SettledPayment.self, from: Data(body.utf8))
+        guard try s.step(), let remaining = s.amount(5) else { return nil }
+        return SettledPayment(confirmationId: confirmationId, from: s.text(0) ?? "", to: s.text(1) ?? "", amount: amount(s, 2),
+                              nonce: Hex.encode(s.blob(3) ?? []), validBefore: UInt64(bitPattern: s.int(4)), remainingBalance: remaining,
+                              confirmedAtSeconds: UInt64(bitPattern: s.int(6)), authorizationDigest: Hex.encode(s.blob(7) ?? []))
     }
 
     /// A settled payment that must exist (it is posted).
@@ -231,13 +233,16 @@ extension LedgerTransaction {
         return sum
     }
 
-    /// Deletes nonce rows whose authorizations are past validBefore plus the grace period; they
-    /// would be rejected as expired anyway. Receipts stay. Returns how many were pruned.
+    /// Frees the nonces of authorizations past validBefore plus the grace period (they would be
+    /// rejected as expired anyway). Receipts stay. Returns how many were pruned.
     func pruneNonces() throws -> Int {
         let cutoff = Int64(nowMilliseconds / 1000) - Int64(configuration.nonceGraceSeconds)
-        try db.statement("DELETE FROM payments WHERE valid_before < ? AND status IN ('settled','approved','rejected','expired')")
-            .bind(1, cutoff).run()
-        let pruned = db.changes
+        // Holds that were rejected or expired have no receipt: their rows go. A posted payment's
+        // row is its receipt: it stays, out of the nonce index, so the nonce may be signed anew.
+        try db.statement("DELETE FROM payments WHERE valid_before < ? AND status IN ('rejected','expired')").bind(1, cutoff).run()
+        var pruned = db.changes
+        try db.statement("UPDATE payments SET live = 0 WHERE valid_before < ? AND live = 1 AND status IN ('settled','approved')").bind(1, cutoff).run()
+        pruned += db.changes
         try db.statement("DELETE FROM payment_identifiers WHERE valid_before < ?").bind(1, cutoff).run()
         return pruned
     }

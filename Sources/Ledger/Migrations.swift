@@ -1,3 +1,6 @@
+import Foundation
+import NanoPayCore
+
 /// Schema migrations: the numbered SQL files of the top-level `migrations/` folder, embedded at
 /// build time (`scripts/embed-migrations.sh`). Applied in order at start-up inside one
 /// transaction and recorded in `schema_migrations`; a database from a newer schema is refused.
@@ -22,6 +25,7 @@ enum Migrations {
         do {
             for m in pending {
                 try db.execute(m.sql)
+                try dataSteps[m.version]?(db)
                 try db.statement("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
                     .bind(1, Int64(m.version)).bind(2, m.name).bind(3, nowMilliseconds).run()
             }
@@ -32,5 +36,46 @@ enum Migrations {
             throw error
         }
         return latestVersion
+    }
+
+    /// Data moves SQL cannot express (amounts are u128 BLOBs, receipts were JSON), run right after
+    /// their version's SQL, inside the same transaction.
+    static let dataSteps: [Int: @Sendable (SQLiteConnection) throws -> Void] = [5: moveReceiptsIntoPayments]
+
+    /// Version 5: every receipt's facts go into its payment row; a receipt whose row nonce
+    /// pruning had deleted gets its row back, not live (settled if a 'payment' transfer moved its
+    /// money, else approved: a posted hold). Then the 'payment' transfers, which the rows now
+    /// stand for, and the receipts table go.
+    static func moveReceiptsIntoPayments(_ db: SQLiteConnection) throws {
+        let receipts = try db.statement("SELECT body, created_at FROM receipts ORDER BY rowid")
+        var facts: [(SettledPayment, Int64)] = []
+        while try receipts.step() {
+            guard let body = receipts.text(0), let settled = try? JSONDecoder().decode(SettledPayment.self, from: Data(body.utf8)) else {
+                throw LedgerError.storage("a stored receipt does not decode; refusing to migrate")
+            }
+            facts.append((settled, receipts.int(1)))
+        }
+        receipts.reset()
+        let update = try db.statement("UPDATE payments SET remaining_balance = ?, confirmed_at = ? WHERE confirmation_id = ?")
+        let hadTransfer = try db.statement("SELECT 1 FROM transfers WHERE kind = 'payment' AND reference = ? LIMIT 1")
+        let insert = try db.statement("INSERT INTO payments (payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, served, created_at, remaining_balance, confirmed_at, live) VALUES (?,?,?,?,?,?,?,?,1,?,?,?,0)")
+        for (p, createdAt) in facts {
+            try update.bind(1, p.remainingBalance).bind(2, Int64(clamping: p.confirmedAtSeconds)).bind(3, p.confirmationId).run()
+            guard db.changes == 0 else { continue }
+            guard let nonce = Hex.decode(p.nonce, byteCount: 32), let digest = Hex.decode(p.authorizationDigest, byteCount: 32) else {
+                throw LedgerError.storage("receipt \(p.confirmationId) has a malformed nonce or digest; refusing to migrate")
+            }
+            hadTransfer.bind(1, p.confirmationId)
+            let settled = try hadTransfer.step()
+            hadTransfer.reset()
+            try insert.bind(1, p.from).bind(2, nonce).bind(3, p.to).bind(4, p.amount).bind(5, Int64(clamping: p.validBefore))
+                .bind(6, digest).bind(7, settled ? "settled" : "approved").bind(8, p.confirmationId).bind(9, createdAt)
+                .bind(10, p.remainingBalance).bind(11, Int64(clamping: p.confirmedAtSeconds)).run()
+        }
+        // The one sanctioned delete of movements: these rows live on as payment rows.
+        try db.execute("DROP TRIGGER transfers_no_delete")
+        try db.execute("DELETE FROM transfers WHERE kind = 'payment'")
+        try db.execute("CREATE TRIGGER transfers_no_delete BEFORE DELETE ON transfers BEGIN SELECT RAISE(ABORT, 'transfers are immutable'); END")
+        try db.execute("DROP TABLE receipts")
     }
 }

@@ -137,14 +137,18 @@ import Testing
         #expect(replayed && again.confirmationId == first.confirmationId)
     }
 
-    /// Migrations 0002 and 0003 rebuild `payments` (without its UNIQUE id indexes, then in row-id
-    /// order) and `receipts` (in row-id order): a version-1 database keeps every row, (payer,
-    /// nonce) and confirmation ids stay unique where they must, and it opens as version 3.
-    @Test func version1PaymentsMigrateWithTheirRows() async throws {
+    /// A version-1 database moves forward through every migration. 0002/0003 rebuild `payments`
+    /// in row-id order; 0005 makes one row per payment: each receipt's facts move into its
+    /// payment row, a receipt whose row nonce pruning had deleted gets its row back (not live:
+    /// settled if a 'payment' transfer moved its money, else approved), the 'payment' transfers
+    /// and the receipts table go, and (payer, nonce) stays unique among live rows.
+    @Test func version1DatabasesMoveForwardToOneRowPerPayment() async throws {
         let f = try Fixture(); defer { f.close() }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let db = f.directory.path + "/v1.sqlite"
-        let row = "('0:aa', x'01', '0:bb', x'00000000000000000000000000000007', 1700000000, x'02', 'settled', 'c1', NULL, 0, 1700000000000)"
+        func receipt(_ cid: String, _ nonce: String, amount: String, remaining: String) -> String {
+            #"{"amount":"\#(amount)","asset":"USDT","authorizationDigest":"\#(String(repeating: "d" + nonce.prefix(1), count: 32))","confirmationId":"\#(cid)","confirmedAt":1700000001,"enclavePublicKey":"","from":"0:aa","network":"tvm:-239","nonce":"\#(String(repeating: nonce, count: 32))","remainingBalance":"\#(remaining)","signature":"","to":"0:bb","validBefore":1700000300,"version":1}"#
+        }
         let python = { (script: String) throws -> String in
             let p = Process(), out = Pipe()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -154,17 +158,47 @@ import Testing
             #expect(p.terminationStatus == 0)
             return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         }
-        _ = try python("c.executescript(open(sys.argv[2]).read()); c.execute('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)'); c.execute(\"INSERT INTO schema_migrations VALUES (1, '0001_init', 0)\"); c.execute(\"INSERT INTO payments VALUES \(row)\"); c.execute(\"INSERT INTO receipts VALUES ('c1', '0:aa', '{}', 1700000000000)\"); c.commit()")
+        let amount7 = "x'00000000000000000000000000000007'"
+        let setup = [
+            "c.executescript(open(sys.argv[2]).read())",
+            "c.execute('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)')",
+            "c.execute(\"INSERT INTO schema_migrations VALUES (1, '0001_init', 0)\")",
+            // c1: a settled payment whose row is still there; c2: settled, row pruned; c3: an approved hold, row pruned.
+            "c.execute(\"INSERT INTO payments VALUES ('0:aa', x'\(String(repeating: "11", count: 32))', '0:bb', \(amount7), 1700000300, x'\(String(repeating: "d1", count: 32))', 'settled', 'c1', NULL, 0, 1700000001000)\")",
+            "c.execute('INSERT INTO receipts VALUES (?, ?, ?, ?)', ('c1', '0:aa', '''\(receipt("c1", "11", amount: "7", remaining: "93"))''', 1700000001000))",
+            "c.execute('INSERT INTO receipts VALUES (?, ?, ?, ?)', ('c2', '0:aa', '''\(receipt("c2", "22", amount: "7", remaining: "86"))''', 1700000002000))",
+            "c.execute('INSERT INTO receipts VALUES (?, ?, ?, ?)', ('c3', '0:aa', '''\(receipt("c3", "33", amount: "7", remaining: "79"))''', 1700000003000))",
+            "c.execute(\"INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES ('payment', '0:aa', '0:bb', \(amount7), 'c1', 1)\")",
+            "c.execute(\"INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES ('payment', '0:aa', '0:bb', \(amount7), 'c2', 2)\")",
+            "c.execute(\"INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES ('post', '0:aa', '0:bb', \(amount7), 'apr_x', 3)\")",
+            "c.commit()",
+        ]
+        _ = try python(setup.joined(separator: "; "))
         let ledger = try Ledger(.init(path: db, clock: f.clock))
+        #expect(try await ledger.settledPayment(confirmationId: "c2")?.remainingBalance == Amount(86))
         ledger.close()
-        let after = try python("print(c.execute('SELECT MAX(version) FROM schema_migrations').fetchone()[0]); print(sorted(r[0] for r in c.execute(\"SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='payments'\"))); print(c.execute(\"SELECT payer, hex(nonce), payee, hex(amount), valid_before, hex(auth_digest), status, confirmation_id, approval_id, served, created_at FROM payments\").fetchall()); print(c.execute('SELECT confirmation_id, payer, body, created_at FROM receipts').fetchall()); cols = 'payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, served, created_at'; c.execute(\"INSERT INTO payments (%s) VALUES ('0:aa', x'03', '0:bb', x'00', 1, x'04', 'settled', 'c1', NULL, 0, 1)\" % cols); c.commit()\ntry:\n c.execute(\"INSERT INTO payments (%s) VALUES ('0:aa', x'01', '0:bb', x'00', 1, x'05', 'settled', 'c2', NULL, 0, 1)\" % cols); print('duplicate nonce accepted')\nexcept sqlite3.IntegrityError: print('duplicate nonce refused')\ntry:\n c.execute(\"INSERT INTO receipts (confirmation_id, payer, body, created_at) VALUES ('c1', '0:aa', '{}', 1)\"); print('duplicate receipt accepted')\nexcept sqlite3.IntegrityError: print('duplicate receipt refused')")
+        let check = """
+            print(c.execute('SELECT MAX(version) FROM schema_migrations').fetchone()[0])
+            print(sorted(r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='payments'")))
+            print(c.execute("SELECT confirmation_id, substr(hex(nonce), 1, 4), status, hex(remaining_balance), confirmed_at, live FROM payments ORDER BY confirmation_id").fetchall())
+            print(c.execute("SELECT kind FROM transfers ORDER BY id").fetchall())
+            print(c.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'receipts'").fetchone()[0])
+            cols = 'payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, created_at'
+            for nonce, cid in [('11', 'c9'), ('22', 'c8'), ('44', 'c1')]:
+                try:
+                    c.execute("INSERT INTO payments (%s) VALUES ('0:aa', x'%s', '0:bb', x'00', 1, x'04', 'settled', '%s', 1)" % (cols, nonce * 32, cid)); print('accepted', nonce, cid)
+                except sqlite3.IntegrityError: print('refused', nonce, cid)
+            """
+        let after = try python("exec(" + String(reflecting: check) + ")")
         #expect(after == """
-            4
-            ['payments_payee_time', 'payments_payer_time', 'payments_valid_before', 'sqlite_autoindex_payments_1']
-            [('0:aa', '01', '0:bb', '00000000000000000000000000000007', 1700000000, '02', 'settled', 'c1', None, 0, 1700000000000)]
-            [('c1', '0:aa', '{}', 1700000000000)]
-            duplicate nonce refused
-            duplicate receipt refused
+            5
+            ['payments_confirmation', 'payments_nonce', 'payments_payee_time', 'payments_payer_time', 'payments_valid_before']
+            [('c1', '1111', 'settled', '0000000000000000000000000000005D', 1700000001, 1), ('c2', '2222', 'settled', '00000000000000000000000000000056', 1700000001, 0), ('c3', '3333', 'approved', '0000000000000000000000000000004F', 1700000001, 0)]
+            [('post',)]
+            0
+            refused 11 c9
+            accepted 22 c8
+            refused 44 c1
 
             """)
     }
