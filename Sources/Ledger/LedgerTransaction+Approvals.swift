@@ -68,7 +68,7 @@ extension LedgerTransaction {
             payeeRow.balance.totalReceived = received
             try save(payerRow)
             try save(payeeRow)
-            try transfer("post", debit: payer, credit: payee, amount: holdAmount, reference: id)
+            try transfer(.post, debit: payer, credit: payee, amount: holdAmount, reference: id)
             let p = try paymentForHold(payer: payer, nonce: nonce)
             let facts = settledFacts(auth: p.auth, digest: p.digest, remaining: payerRow.balance.available,
                                      confirmationId: Self.confirmationId(payer: payer, digest: p.digest, nowMilliseconds: nowMilliseconds))
@@ -80,7 +80,7 @@ extension LedgerTransaction {
             guard let available = payerRow.balance.available.adding(holdAmount) else { preconditionFailure("void overflow") }
             payerRow.balance.available = available
             try save(payerRow)
-            try transfer(status == .rejected ? "void" : "expire", debit: payer, credit: payee, amount: holdAmount, reference: id)
+            try transfer(status == .rejected ? .void : .expire, debit: payer, credit: payee, amount: holdAmount, reference: id)
             if status == .rejected { totals.paymentsRejected += 1 } else { totals.paymentsExpired += 1 }
         case .pending:
             preconditionFailure("cannot resolve to pending")

@@ -31,7 +31,7 @@ extension LedgerTransaction {
         row.balance.available = available
         row.balance.totalDeposited = deposited
         try save(row)
-        let id = try transfer("deposit", debit: nil, credit: addr, amount: depositAmount, reference: reference)
+        let id = try transfer(.deposit, debit: nil, credit: addr, amount: depositAmount, reference: reference)
         try db.statement("INSERT INTO deposits (reference, address, amount, transfer_id, created_at) VALUES (?,?,?,?,?)")
             .bind(1, reference).bind(2, addr).bind(3, depositAmount).bind(4, id).bind(5, now).run()
         totals.deposited = total
@@ -61,7 +61,7 @@ extension LedgerTransaction {
         row.balance.available = available
         row.balance.totalWithdrawn = withdrawn
         try save(row)
-        let id = try transfer("withdrawal", debit: addr, credit: nil, amount: withdrawAmount, reference: reference)
+        let id = try transfer(.withdrawal, debit: addr, credit: nil, amount: withdrawAmount, reference: reference)
         try db.statement("INSERT INTO withdrawals (reference, address, amount, transfer_id, created_at) VALUES (?,?,?,?,?)")
             .bind(1, reference).bind(2, addr).bind(3, withdrawAmount).bind(4, id).bind(5, now).run()
         totals.withdrawn = total

@@ -7,7 +7,7 @@ extension LedgerTransaction {
         var amount: Amount
         var validBefore: UInt64
         var digest: [UInt8]
-        var status: String
+        var status: PaymentStatus
         var confirmationId: String?
         var approvalId: String?
         var served: Bool
@@ -19,7 +19,7 @@ extension LedgerTransaction {
         s.bind(1, payer).bind(2, nonce)
         guard try s.step() else { return nil }
         let row = PaymentRow(payee: s.text(0) ?? "", amount: amount(s, 1), validBefore: UInt64(bitPattern: s.int(2)),
-                             digest: s.blob(3) ?? [], status: s.text(4) ?? "", confirmationId: s.text(5),
+                             digest: s.blob(3) ?? [], status: PaymentStatus(rawValue: s.text(4) ?? "") ?? .expired, confirmationId: s.text(5),
                              approvalId: s.text(6), served: s.int(7) != 0)
         s.reset()
         return row
@@ -51,27 +51,28 @@ extension LedgerTransaction {
         // Policies of both sides.
         let payerPolicy = try policy(payer), payeePolicy = try policy(payee)
         let nowMicros = now * 1000
-        var rateUpdates: [(String, String, Int64)] = []
-        for (policy, direction) in [(payerPolicy, "out"), (payeePolicy, "in")] {
+        var rateUpdates: [(String, RateDirection, Int64)] = []
+        for (policy, direction) in [(payerPolicy, RateDirection.outgoing), (payeePolicy, .incoming)] {
             guard let policy, let rate = policy.rateLimit else { continue }
             let decision = GCRA.check(tat: try rateTat(policy.address, direction), nowMicros: nowMicros,
                                       ratePerMinute: rate, burst: policy.rateBurst ?? rate)
             guard decision.allowed else {
                 let seconds = UInt64((decision.retryAfterMicros + 999_999) / 1_000_000)
-                let who = direction == "out" ? "payer" : "payee"
+                let who = direction.party
                 throw NanoPayError(.rateLimited, "\(who) rate limit of \(rate) payments per minute reached; retry in \(max(seconds, 1)) s",
                                    retryAfterSeconds: max(seconds, 1))
             }
             rateUpdates.append((policy.address, direction, decision.newTat))
         }
         var holdReasons: [String] = []
-        for (policy, who) in [(payerPolicy, "payer"), (payeePolicy, "payee")] {
+        for (policy, side) in [(payerPolicy, RateDirection.outgoing), (payeePolicy, .incoming)] {
             guard let policy else { continue }
+            let who = side.party
             if let max = policy.maxAmount, auth.amount > max {
                 holdReasons.append("amount \(auth.amount) exceeds the \(who)'s maxAmount \(max)")
             }
             if let cap = policy.dailyCap {
-                let spent = try rollingDaySum(address: policy.address, asPayer: who == "payer")
+                let spent = try rollingDaySum(address: policy.address, asPayer: side == .outgoing)
                 if (spent.adding(auth.amount) ?? .max) > cap {
                     holdReasons.append("amount \(auth.amount) would take the \(who)'s 24 h total past its dailyCap \(cap) (already \(spent))")
                 }
@@ -85,7 +86,7 @@ extension LedgerTransaction {
 
         for (address, direction, tat) in rateUpdates {
             try db.statement("INSERT INTO rate_state (address, direction, tat) VALUES (?,?,?) ON CONFLICT(address, direction) DO UPDATE SET tat = excluded.tat")
-                .bind(1, address).bind(2, direction).bind(3, tat).run()
+                .bind(1, address).bind(2, direction.rawValue).bind(3, tat).run()
         }
 
         if !holdReasons.isEmpty {
@@ -101,11 +102,11 @@ extension LedgerTransaction {
             let untilTimeout = nowMilliseconds.addingReportingOverflow(timeoutMs.partialValue)
             let timeoutEnd = timeoutMs.overflow || untilTimeout.overflow ? UInt64.max : untilTimeout.partialValue
             let expiresAt = min(timeoutEnd, overflow ? .max : validBeforeMs)
-            try transfer("hold", debit: payer, credit: payee, amount: auth.amount, reference: approvalId)
+            try transfer(.hold, debit: payer, credit: payee, amount: auth.amount, reference: approvalId)
             try db.statement("INSERT INTO approvals (id, payer, nonce, payee, amount, status, reason, requested_at, expires_at) VALUES (?,?,?,?,?,'pending',?,?,?)")
                 .bind(1, approvalId).bind(2, payer).bind(3, auth.nonce).bind(4, payee).bind(5, auth.amount)
                 .bind(6, holdReasons.joined(separator: "; ")).bind(7, now).bind(8, Int64(expiresAt)).run()
-            try insertPayment(auth, digest: request.digest, status: "held", confirmationId: nil, approvalId: approvalId)
+            try insertPayment(auth, digest: request.digest, status: .held, confirmationId: nil, approvalId: approvalId)
             try bindPaymentIdentifier(request)
             totals.paymentsHeld += 1
             return .held(approvalId: approvalId, expiresAtMilliseconds: expiresAt)
@@ -126,7 +127,7 @@ extension LedgerTransaction {
         // One row: the nonce's state, the movement of money and the receipt's facts.
         let settled = settledFacts(auth: auth, digest: request.digest, remaining: available,
                                    confirmationId: Self.confirmationId(payer: payer, digest: request.digest, nowMilliseconds: nowMilliseconds))
-        try insertPayment(auth, digest: request.digest, status: "settled", confirmationId: settled.confirmationId, approvalId: nil,
+        try insertPayment(auth, digest: request.digest, status: .settled, confirmationId: settled.confirmationId, approvalId: nil,
                           settled: settled)
         try bindPaymentIdentifier(request)
         totals.paymentsSettled += 1
@@ -137,20 +138,20 @@ extension LedgerTransaction {
     /// The answer to an identical resubmission.
     private func replay(_ existing: PaymentRow, payer: String, nonce: [UInt8]) throws -> PaymentRecord {
         switch existing.status {
-        case "settled":
+        case .settled:
             return .settled(try settledPayment(existing.confirmationId ?? ""), replayed: true)
-        case "approved":
+        case .approved:
             // The buyer is served by the first verify after approval; later ones are replays.
             if !existing.served {
                 try db.statement("UPDATE payments SET served = 1 WHERE payer = ? AND nonce = ? AND live = 1").bind(1, payer).bind(2, nonce).run()
             }
             return .settled(try settledPayment(existing.confirmationId ?? ""), replayed: existing.served)
-        case "held":
+        case .held:
             let approval = try approvalRow(existing.approvalId ?? "")
             return .held(approvalId: approval.id, expiresAtMilliseconds: approval.expiresAtMilliseconds)
-        case "rejected":
+        case .rejected:
             throw NanoPayError(.approvalRejected, "this payment was rejected by an operator")
-        default:
+        case .expired:
             throw NanoPayError(.approvalExpired, "this payment's approval window expired before a decision")
         }
     }
@@ -177,11 +178,11 @@ extension LedgerTransaction {
         return found
     }
 
-    func insertPayment(_ auth: PaymentAuthorization, digest: [UInt8], status: String, confirmationId: String?, approvalId: String?,
+    func insertPayment(_ auth: PaymentAuthorization, digest: [UInt8], status: PaymentStatus, confirmationId: String?, approvalId: String?,
                        settled: SettledPayment? = nil) throws {
         try db.statement("INSERT INTO payments (payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, approval_id, created_at, remaining_balance, confirmed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
             .bind(1, auth.from.raw).bind(2, auth.nonce).bind(3, auth.to.raw).bind(4, auth.amount)
-            .bind(5, Int64(clamping: auth.validBefore)).bind(6, digest).bind(7, status).bind(8, confirmationId).bind(9, approvalId).bind(10, now)
+            .bind(5, Int64(clamping: auth.validBefore)).bind(6, digest).bind(7, status.rawValue).bind(8, confirmationId).bind(9, approvalId).bind(10, now)
             .bind(11, settled?.remainingBalance.bigEndianBytes).bind(12, settled.map { Int64(clamping: $0.confirmedAtSeconds) }).run()
     }
 
@@ -212,9 +213,9 @@ extension LedgerTransaction {
         return settled
     }
 
-    func rateTat(_ address: String, _ direction: String) throws -> Int64? {
+    func rateTat(_ address: String, _ direction: RateDirection) throws -> Int64? {
         let s = try db.statement("SELECT tat FROM rate_state WHERE address = ? AND direction = ?")
-        s.bind(1, address).bind(2, direction)
+        s.bind(1, address).bind(2, direction.rawValue)
         guard try s.step() else { return nil }
         let v = s.int(0)
         s.reset()

@@ -89,9 +89,9 @@ public final class LedgerTransaction: @unchecked Sendable {
 
     /// Appends an immutable transfer and returns its id.
     @discardableResult
-    func transfer(_ kind: String, debit: String?, credit: String?, amount: Amount, reference: String?) throws -> Int64 {
+    func transfer(_ kind: TransferKind, debit: String?, credit: String?, amount: Amount, reference: String?) throws -> Int64 {
         try db.statement("INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES (?,?,?,?,?,?)")
-            .bind(1, kind).bind(2, debit).bind(3, credit).bind(4, amount).bind(5, reference).bind(6, now).run()
+            .bind(1, kind.rawValue).bind(2, debit).bind(3, credit).bind(4, amount).bind(5, reference).bind(6, now).run()
         return sqlite3LastInsertRowid()
     }
 
