@@ -51,9 +51,4 @@ struct RouteTable: Sendable {
         let found = Set(routes.filter { matches($0.pattern, parts) }.map(\.method))
         return found.isEmpty ? nil : found
     }
-
-    func pattern(for path: String, method: HTTPRequest.Method) -> String? {
-        let parts = path.split(separator: "/")
-        return routes.first { $0.method == method && matches($0.pattern, parts) }.map { "/" + $0.pattern.joined(separator: "/") }
-    }
 }

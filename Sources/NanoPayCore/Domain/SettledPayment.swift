@@ -3,8 +3,8 @@
 /// turns them into a `Receipt` by adding what the deployment vouches for (network, asset, the
 /// enclave key) and asking the enclave to sign; the ledger never signs and never knows those.
 ///
-/// Stored as JSON with the receipt's key names (`confirmedAt` is unix seconds), so rows written
-/// as unsigned receipts by earlier versions read back unchanged.
+/// Its JSON form uses the receipt's key names (`confirmedAt` is unix seconds): migration 0005
+/// reads the unsigned receipts earlier versions stored with it.
 public struct SettledPayment: Codable, Equatable, Sendable {
     public var confirmationId: String
     public var from: String
@@ -28,23 +28,6 @@ public struct SettledPayment: Codable, Equatable, Sendable {
         self.confirmationId = confirmationId; self.from = from; self.to = to; self.amount = amount; self.nonce = nonce
         self.validBefore = validBefore; self.remainingBalance = remainingBalance; self.confirmedAtSeconds = confirmedAtSeconds
         self.authorizationDigest = authorizationDigest
-    }
-
-    /// The stored form: what `JSONEncoder` with sorted keys writes, without its cost (the writer
-    /// stores one per payment). `JSONDecoder` reads it back.
-    public func canonicalJSON() -> String {
-        var w = JSONWriter(capacity: 480)
-        w.raw("{\"amount\":"); w.quoted(amount)
-        w.raw(",\"authorizationDigest\":"); w.quoted(authorizationDigest)
-        w.raw(",\"confirmationId\":"); w.quoted(confirmationId)
-        w.raw(",\"confirmedAt\":"); w.decimal(confirmedAtSeconds)
-        w.raw(",\"from\":"); w.quoted(from)
-        w.raw(",\"nonce\":"); w.quoted(nonce)
-        w.raw(",\"remainingBalance\":"); w.quoted(remainingBalance)
-        w.raw(",\"to\":"); w.quoted(to)
-        w.raw(",\"validBefore\":"); w.decimal(validBefore)
-        w.raw("}")
-        return String(decoding: w.bytes, as: UTF8.self)
     }
 }
 
