@@ -54,6 +54,7 @@ public final class Ledger: @unchecked Sendable {
     private let readers = Locked<[SQLiteConnection]>([])
     /// The threads reads run on, so SQLite never blocks Swift's cooperative pool.
     private let readerThreads = NIOThreadPool(numberOfThreads: 2)
+    private let readersStopped = Atomic<Bool>(false)
     /// Payers' registered keys, read on every payment.
     let keys = PublicKeyCache()
     /// Totals as of the last commit; owned by the writer thread, published for readers.
@@ -124,13 +125,20 @@ public final class Ledger: @unchecked Sendable {
     public func close() {
         writer.close()
         checkpointer.close()
-        try? readerThreads.syncShutdownGracefully()
+        stopReaders()
         readers.withLock { $0.removeAll() }
+    }
+
+    /// Stops the reader threads once (close, or deinit of a ledger nobody closed).
+    private func stopReaders() {
+        guard readersStopped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        try? readerThreads.syncShutdownGracefully()
     }
 
     deinit {
         writer?.close()
         checkpointer.close()
+        stopReaders()
     }
 
     // MARK: - Running ops on the writer

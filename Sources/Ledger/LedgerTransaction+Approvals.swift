@@ -73,7 +73,7 @@ extension LedgerTransaction {
             let facts = settledFacts(auth: p.auth, digest: p.digest, remaining: payerRow.balance.available,
                                      confirmationId: Self.confirmationId(payer: payer, digest: p.digest, nowMilliseconds: nowMilliseconds))
             settled = facts
-            confirmationId = facts.confirmationId
+            confirmationId = facts.confirmationIdText
             totals.paymentsApproved += 1
             totals.volume = volume
         case .rejected, .expired:

@@ -127,7 +127,7 @@ extension LedgerTransaction {
         // One row: the nonce's state, the movement of money and the receipt's facts.
         let settled = settledFacts(auth: auth, digest: request.digest, remaining: available,
                                    confirmationId: Self.confirmationId(payer: payer, digest: request.digest, nowMilliseconds: nowMilliseconds))
-        try insertPayment(auth, digest: request.digest, status: .settled, confirmationId: settled.confirmationId, approvalId: nil,
+        try insertPayment(auth, digest: request.digest, status: .settled, confirmationId: settled.confirmationIdText, approvalId: nil,
                           settled: settled)
         try bindPaymentIdentifier(request)
         totals.paymentsSettled += 1
@@ -189,9 +189,9 @@ extension LedgerTransaction {
     /// The facts of a payment posted now (the receipt's content, unsigned: the service signs it
     /// on the way out, off the single writer; the ledger has no key).
     func settledFacts(auth: PaymentAuthorization, digest: [UInt8], remaining: Amount, confirmationId: String) -> SettledPayment {
-        SettledPayment(confirmationId: confirmationId, from: auth.from.raw, to: auth.to.raw, amount: auth.amount,
-                       nonce: Hex.encode(auth.nonce), validBefore: auth.validBefore, remainingBalance: remaining,
-                       confirmedAtSeconds: nowMilliseconds / 1000, authorizationDigest: Hex.encode(digest))
+        SettledPayment(confirmationId: Hex.decode(confirmationId, byteCount: 16) ?? [], from: auth.from, to: auth.to, amount: auth.amount,
+                       nonce: auth.nonce, validBefore: auth.validBefore, remainingBalance: remaining,
+                       confirmedAtSeconds: nowMilliseconds / 1000, authorizationDigest: digest)
     }
 
     /// The facts of a settled (or approved) payment, from its row, if any.
@@ -199,10 +199,12 @@ extension LedgerTransaction {
         let s = try db.statement("SELECT payer, payee, amount, nonce, valid_before, remaining_balance, confirmed_at, auth_digest FROM payments WHERE confirmation_id = ? AND status IN ('settled','approved')")
         s.bind(1, confirmationId)
         defer { s.reset() }
-        guard try s.step(), let remaining = s.amount(5) else { return nil }
-        return SettledPayment(confirmationId: confirmationId, from: s.text(0) ?? "", to: s.text(1) ?? "", amount: amount(s, 2),
-                              nonce: Hex.encode(s.blob(3) ?? []), validBefore: UInt64(bitPattern: s.int(4)), remainingBalance: remaining,
-                              confirmedAtSeconds: UInt64(bitPattern: s.int(6)), authorizationDigest: Hex.encode(s.blob(7) ?? []))
+        guard try s.step(), let remaining = s.amount(5), let cid = Hex.decode(confirmationId, byteCount: 16),
+              let from = try? TONAddress(parsing: s.text(0) ?? ""), let to = try? TONAddress(parsing: s.text(1) ?? "")
+        else { return nil }
+        return SettledPayment(confirmationId: cid, from: from, to: to, amount: amount(s, 2), nonce: s.blob(3) ?? [],
+                              validBefore: UInt64(bitPattern: s.int(4)), remainingBalance: remaining,
+                              confirmedAtSeconds: UInt64(bitPattern: s.int(6)), authorizationDigest: s.blob(7) ?? [])
     }
 
     /// A settled payment that must exist (it is posted).

@@ -50,7 +50,9 @@ enum Migrations {
         let receipts = try db.statement("SELECT body, created_at FROM receipts ORDER BY rowid")
         var facts: [(SettledPayment, Int64)] = []
         while try receipts.step() {
-            guard let body = receipts.text(0), let settled = try? JSONDecoder().decode(SettledPayment.self, from: Data(body.utf8)) else {
+            // Stored unsigned, with network and asset; only the payment's facts move.
+            guard let body = receipts.text(0), let receipt = try? JSONDecoder().decode(Receipt.self, from: Data(body.utf8)),
+                  let settled = receipt.settledPayment else {
                 throw LedgerError.storage("a stored receipt does not decode; refusing to migrate")
             }
             facts.append((settled, receipts.int(1)))
@@ -60,16 +62,14 @@ enum Migrations {
         let hadTransfer = try db.statement("SELECT 1 FROM transfers WHERE kind = 'payment' AND reference = ? LIMIT 1")
         let insert = try db.statement("INSERT INTO payments (payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, served, created_at, remaining_balance, confirmed_at, live) VALUES (?,?,?,?,?,?,?,?,1,?,?,?,0)")
         for (p, createdAt) in facts {
-            try update.bind(1, p.remainingBalance).bind(2, Int64(clamping: p.confirmedAtSeconds)).bind(3, p.confirmationId).run()
+            let cid = p.confirmationIdText
+            try update.bind(1, p.remainingBalance).bind(2, Int64(clamping: p.confirmedAtSeconds)).bind(3, cid).run()
             guard db.changes == 0 else { continue }
-            guard let nonce = Hex.decode(p.nonce, byteCount: 32), let digest = Hex.decode(p.authorizationDigest, byteCount: 32) else {
-                throw LedgerError.storage("receipt \(p.confirmationId) has a malformed nonce or digest; refusing to migrate")
-            }
-            hadTransfer.bind(1, p.confirmationId)
+            hadTransfer.bind(1, cid)
             let settled = try hadTransfer.step()
             hadTransfer.reset()
-            try insert.bind(1, p.from).bind(2, nonce).bind(3, p.to).bind(4, p.amount).bind(5, Int64(clamping: p.validBefore))
-                .bind(6, digest).bind(7, settled ? "settled" : "approved").bind(8, p.confirmationId).bind(9, createdAt)
+            try insert.bind(1, p.from.raw).bind(2, p.nonce).bind(3, p.to.raw).bind(4, p.amount).bind(5, Int64(clamping: p.validBefore))
+                .bind(6, p.authorizationDigest).bind(7, settled ? "settled" : "approved").bind(8, cid).bind(9, createdAt)
                 .bind(10, p.remainingBalance).bind(11, Int64(clamping: p.confirmedAtSeconds)).run()
         }
         // The one sanctioned delete of movements: these rows live on as payment rows.

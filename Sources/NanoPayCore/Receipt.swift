@@ -50,13 +50,23 @@ public struct Receipt: Codable, Hashable, Sendable {
               let digest = Hex.decode(authorizationDigest, byteCount: 32),
               network.utf8.count <= 255, asset.utf8.count <= 255
         else { return nil }
+        return Self.signingBytes(confirmationId: cid, from: fromAddress, to: toAddress, amount: amount, nonce: nonceBytes,
+                                 validBefore: validBefore, remainingBalance: remainingBalance, confirmedAt: confirmedAt,
+                                 authorizationDigest: digest, network: network, asset: asset)
+    }
+
+    /// The signed bytes from typed facts (the service signs these without parsing any text).
+    /// `network` and `asset` must be at most 255 bytes each (the deployment's own, validated).
+    public static func signingBytes(confirmationId: [UInt8], from: TONAddress, to: TONAddress, amount: Amount, nonce: [UInt8],
+                                    validBefore: UInt64, remainingBalance: Amount, confirmedAt: UInt64, authorizationDigest: [UInt8],
+                                    network: String, asset: String) -> [UInt8] {
         var w = ByteWriter(capacity: 280)
-        w.ascii(Self.tag)
-        w.raw(cid)
-        w.i32(fromAddress.workchain); w.raw(fromAddress.hash)
-        w.i32(toAddress.workchain); w.raw(toAddress.hash)
-        w.amount(amount); w.raw(nonceBytes); w.u64(validBefore)
-        w.amount(remainingBalance); w.u64(confirmedAt); w.raw(digest)
+        w.ascii(tag)
+        w.raw(confirmationId)
+        w.i32(from.workchain); w.raw(from.hash)
+        w.i32(to.workchain); w.raw(to.hash)
+        w.amount(amount); w.raw(nonce); w.u64(validBefore)
+        w.amount(remainingBalance); w.u64(confirmedAt); w.raw(authorizationDigest)
         w.field(network); w.field(asset)
         return w.bytes
     }

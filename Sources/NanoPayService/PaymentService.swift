@@ -135,8 +135,13 @@ public final class PaymentService: Sendable {
     /// The receipt of a settled payment on this deployment, signed by the enclave (or unsigned,
     /// for a dry run). Receipt bytes are exactly what sellers and `verify.py` check.
     func receipt(_ payment: SettledPayment, sign: Bool = true) -> Receipt {
-        let receipt = Receipt(payment, network: configuration.network, asset: configuration.asset, enclavePublicKey: enclave.publicKey)
-        return sign ? receipt.signed(by: enclave) : receipt
+        var receipt = Receipt(payment, network: configuration.network, asset: configuration.asset, enclavePublicKey: enclave.publicKey)
+        if sign {
+            // Signed from the typed facts: nothing is parsed back from text on the way.
+            let bytes = payment.receiptSigningBytes(network: configuration.network, asset: configuration.asset)
+            receipt.signature = Hex.encode(enclave.sign(receiptBytes: bytes))
+        }
+        return receipt
     }
 
     func outcome(of record: PaymentRecord, sign: Bool) -> PaymentOutcome {

@@ -38,15 +38,15 @@ import Testing
             guard case .settled(let facts, replayed: false) = try await store.recordPayment(r, holdTimeoutSeconds: 60) else {
                 Issue.record("not settled"); return
             }
-            #expect(facts.amount == 300 && facts.remainingBalance == 700 && facts.from == buyer.address.raw)
-            #expect(facts.confirmedAtSeconds == clock.nowSeconds() && facts.authorizationDigest == Hex.encode(r.digest))
+            #expect(facts.amount == 300 && facts.remainingBalance == 700 && facts.from == buyer.address && facts.to == sellerAddress())
+            #expect(facts.confirmedAtSeconds == clock.nowSeconds() && facts.authorizationDigest == r.digest && facts.nonce == r.authorization.nonce)
             // Identical resubmission: the same facts, replayed. Same nonce, other content: refused.
             #expect(try await store.recordPayment(r, holdTimeoutSeconds: 60) == .settled(facts, replayed: true))
             await expectError(.nonceReused) {
                 _ = try await store.recordPayment(Self.request(buyer, amount: 301, nonce: r.authorization.nonce, clock: clock), holdTimeoutSeconds: 60)
             }
             await expectError(.insufficientBalance) { _ = try await store.recordPayment(Self.request(buyer, amount: 701, clock: clock), holdTimeoutSeconds: 60) }
-            #expect(try await store.settledPayment(confirmationId: facts.confirmationId) == facts)
+            #expect(try await store.settledPayment(confirmationId: facts.confirmationIdText) == facts)
             #expect(try await store.balance(buyer.address).available == 700)
             #expect(try await store.balance(sellerAddress()).available == 300)
             #expect(store.totals.paymentsSettled == 1 && store.totals.volume == 300)

@@ -147,7 +147,7 @@ import Testing
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let db = f.directory.path + "/v1.sqlite"
         func receipt(_ cid: String, _ nonce: String, amount: String, remaining: String) -> String {
-            #"{"amount":"\#(amount)","asset":"USDT","authorizationDigest":"\#(String(repeating: "d" + nonce.prefix(1), count: 32))","confirmationId":"\#(cid)","confirmedAt":1700000001,"enclavePublicKey":"","from":"0:aa","network":"tvm:-239","nonce":"\#(String(repeating: nonce, count: 32))","remainingBalance":"\#(remaining)","signature":"","to":"0:bb","validBefore":1700000300,"version":1}"#
+            #"{"amount":"\#(amount)","asset":"USDT","authorizationDigest":"\#(String(repeating: "d" + nonce.prefix(1), count: 32))","confirmationId":"\#(cid)","confirmedAt":1700000001,"enclavePublicKey":"","from":"0:\#(String(repeating: "aa", count: 32))","network":"tvm:-239","nonce":"\#(String(repeating: nonce, count: 32))","remainingBalance":"\#(remaining)","signature":"","to":"0:\#(String(repeating: "bb", count: 32))","validBefore":1700000300,"version":1}"#
         }
         let python = { (script: String) throws -> String in
             let p = Process(), out = Pipe()
@@ -164,18 +164,18 @@ import Testing
             "c.execute('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)')",
             "c.execute(\"INSERT INTO schema_migrations VALUES (1, '0001_init', 0)\")",
             // c1: a settled payment whose row is still there; c2: settled, row pruned; c3: an approved hold, row pruned.
-            "c.execute(\"INSERT INTO payments VALUES ('0:aa', x'\(String(repeating: "11", count: 32))', '0:bb', \(amount7), 1700000300, x'\(String(repeating: "d1", count: 32))', 'settled', 'c1', NULL, 0, 1700000001000)\")",
-            "c.execute('INSERT INTO receipts VALUES (?, ?, ?, ?)', ('c1', '0:aa', '''\(receipt("c1", "11", amount: "7", remaining: "93"))''', 1700000001000))",
-            "c.execute('INSERT INTO receipts VALUES (?, ?, ?, ?)', ('c2', '0:aa', '''\(receipt("c2", "22", amount: "7", remaining: "86"))''', 1700000002000))",
-            "c.execute('INSERT INTO receipts VALUES (?, ?, ?, ?)', ('c3', '0:aa', '''\(receipt("c3", "33", amount: "7", remaining: "79"))''', 1700000003000))",
-            "c.execute(\"INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES ('payment', '0:aa', '0:bb', \(amount7), 'c1', 1)\")",
-            "c.execute(\"INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES ('payment', '0:aa', '0:bb', \(amount7), 'c2', 2)\")",
+            "c.execute(\"INSERT INTO payments VALUES ('0:aa', x'\(String(repeating: "11", count: 32))', '0:bb', \(amount7), 1700000300, x'\(String(repeating: "d1", count: 32))', 'settled', '01010101010101010101010101010101', NULL, 0, 1700000001000)\")",
+            "c.execute('INSERT INTO receipts VALUES (?, ?, ?, ?)', ('01010101010101010101010101010101', '0:aa', '''\(receipt("01010101010101010101010101010101", "11", amount: "7", remaining: "93"))''', 1700000001000))",
+            "c.execute('INSERT INTO receipts VALUES (?, ?, ?, ?)', ('02020202020202020202020202020202', '0:aa', '''\(receipt("02020202020202020202020202020202", "22", amount: "7", remaining: "86"))''', 1700000002000))",
+            "c.execute('INSERT INTO receipts VALUES (?, ?, ?, ?)', ('03030303030303030303030303030303', '0:aa', '''\(receipt("03030303030303030303030303030303", "33", amount: "7", remaining: "79"))''', 1700000003000))",
+            "c.execute(\"INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES ('payment', '0:aa', '0:bb', \(amount7), '01010101010101010101010101010101', 1)\")",
+            "c.execute(\"INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES ('payment', '0:aa', '0:bb', \(amount7), '02020202020202020202020202020202', 2)\")",
             "c.execute(\"INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at) VALUES ('post', '0:aa', '0:bb', \(amount7), 'apr_x', 3)\")",
             "c.commit()",
         ]
         _ = try python(setup.joined(separator: "; "))
         let ledger = try Ledger(.init(path: db, clock: f.clock))
-        #expect(try await ledger.settledPayment(confirmationId: "c2")?.remainingBalance == Amount(86))
+        #expect(try await ledger.settledPayment(confirmationId: "02020202020202020202020202020202")?.remainingBalance == Amount(86))
         ledger.close()
         let check = """
             print(c.execute('SELECT MAX(version) FROM schema_migrations').fetchone()[0])
@@ -184,7 +184,7 @@ import Testing
             print(c.execute("SELECT kind FROM transfers ORDER BY id").fetchall())
             print(c.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'receipts'").fetchone()[0])
             cols = 'payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, created_at'
-            for nonce, cid in [('11', 'c9'), ('22', 'c8'), ('44', 'c1')]:
+            for nonce, cid in [('11', '09090909090909090909090909090909'), ('22', '08080808080808080808080808080808'), ('44', '01010101010101010101010101010101')]:
                 try:
                     c.execute("INSERT INTO payments (%s) VALUES ('0:aa', x'%s', '0:bb', x'00', 1, x'04', 'settled', '%s', 1)" % (cols, nonce * 32, cid)); print('accepted', nonce, cid)
                 except sqlite3.IntegrityError: print('refused', nonce, cid)
@@ -193,12 +193,12 @@ import Testing
         #expect(after == """
             5
             ['payments_confirmation', 'payments_nonce', 'payments_payee_time', 'payments_payer_time', 'payments_valid_before']
-            [('c1', '1111', 'settled', '0000000000000000000000000000005D', 1700000001, 1), ('c2', '2222', 'settled', '00000000000000000000000000000056', 1700000001, 0), ('c3', '3333', 'approved', '0000000000000000000000000000004F', 1700000001, 0)]
+            [('01010101010101010101010101010101', '1111', 'settled', '0000000000000000000000000000005D', 1700000001, 1), ('02020202020202020202020202020202', '2222', 'settled', '00000000000000000000000000000056', 1700000001, 0), ('03030303030303030303030303030303', '3333', 'approved', '0000000000000000000000000000004F', 1700000001, 0)]
             [('post',)]
             0
-            refused 11 c9
-            accepted 22 c8
-            refused 44 c1
+            refused 11 09090909090909090909090909090909
+            accepted 22 08080808080808080808080808080808
+            refused 44 01010101010101010101010101010101
 
             """)
     }

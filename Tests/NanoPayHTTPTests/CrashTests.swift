@@ -123,7 +123,7 @@ import Testing
                 #expect(report.isConsistent, "cycle \(cycle): \(report)")
                 for (auth, id) in acknowledged {
                     let receipt = try await ledger.settledPayment(confirmationId: id)
-                    #expect(receipt?.nonce == auth.nonce, "cycle \(cycle): acknowledged payment \(id) is missing")
+                    #expect(receipt.map { Hex.encode($0.nonce) } == auth.nonce, "cycle \(cycle): acknowledged payment \(id) is missing")
                 }
                 #expect(try await ledger.policy(holder.address)?.maxAmount == Amount(100))
                 #expect(try await ledger.approval(id: holdId).0.status == .pending)
