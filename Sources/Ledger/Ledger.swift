@@ -129,16 +129,17 @@ public final class Ledger: @unchecked Sendable {
         readers.withLock { $0.removeAll() }
     }
 
-    /// Stops the reader threads once (close, or deinit of a ledger nobody closed).
-    private func stopReaders() {
+    /// Stops the reader threads once (close, or deinit of a ledger nobody closed). From deinit it
+    /// must not wait: the last reference may be dropped on a reader thread itself.
+    private func stopReaders(wait: Bool = true) {
         guard readersStopped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        try? readerThreads.syncShutdownGracefully()
+        if wait { try? readerThreads.syncShutdownGracefully() } else { readerThreads.shutdownGracefully { _ in } }
     }
 
     deinit {
         writer?.close()
         checkpointer.close()
-        stopReaders()
+        stopReaders(wait: false)
     }
 
     // MARK: - Running ops on the writer
