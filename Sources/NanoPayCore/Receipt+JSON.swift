@@ -27,13 +27,4 @@ extension Receipt {
         w.raw(",\"version\":"); w.integer(version)
         w.raw("}")
     }
-
-    /// A copy signed by `signer`. Ed25519 signatures are deterministic (RFC 8032), so a receipt
-    /// is stored unsigned and signed whenever it is served, off the ledger's single writer.
-    public func signed(by signer: any ReceiptSigner) -> Receipt {
-        guard let bytes = signingBytes() else { return self }
-        var copy = self
-        copy.signature = Hex.encode(signer.sign(receiptBytes: bytes))
-        return copy
-    }
 }
