@@ -88,8 +88,7 @@ public final class PinnedService: ServiceTrust, Sendable {
                 return wasSuspended
             }
             if resumed { logger.notice("accepting payments again: the service attested the pinned key") }
-            let now = clock.nowSeconds()
-            return max(5, fresh.expiresAt > now ? (fresh.expiresAt - now) / 2 : 5)
+            return Self.nextAttempt(expiresAt: fresh.expiresAt, now: clock.nowSeconds())
         } catch {
             let reason = "re-attestation failed: \(error)"
             let suspendedNow: Bool = state.withLock { s in
@@ -102,13 +101,14 @@ public final class PinnedService: ServiceTrust, Sendable {
         }
     }
 
+    /// Seconds until the next attestation: half the quote's remaining life, at least 5.
+    static func nextAttempt(expiresAt: UInt64, now: UInt64) -> UInt64 {
+        max(5, expiresAt > now ? (expiresAt - now) / 2 : 5)
+    }
+
     func startRefreshing() {
         let task = Task { [weak self] in
-            var delay: UInt64 = {
-                guard let self else { return 5 }
-                let now = self.clock.nowSeconds()
-                return max(5, self.verified.expiresAt > now ? (self.verified.expiresAt - now) / 2 : 5)
-            }()
+            var delay = self.map { Self.nextAttempt(expiresAt: $0.verified.expiresAt, now: $0.clock.nowSeconds()) } ?? 5
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(Int64(clamping: delay)))
                 guard !Task.isCancelled, let self else { return }

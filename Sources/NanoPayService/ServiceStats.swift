@@ -5,9 +5,9 @@ import NanoPayCore
 public final class ServiceStats: Sendable {
     /// Monotonic, so uptime never goes negative when the wall clock steps back (NTP, an operator).
     private let started = ContinuousClock.now
-    private let outcomes = Locked<[String: UInt64]>([:])
-    /// `nanopay_payment_outcomes_total{outcome=...}`, one counter per stable outcome code.
-    private let outcomeCounters = Locked<[String: Counter]>([:])
+    /// Per outcome code: the count for /stats and the `nanopay_payment_outcomes_total` counter,
+    /// under one lock (taken once per payment).
+    private let outcomes = Locked<[String: (count: UInt64, counter: Counter)]>([:])
     /// Upper bounds in microseconds.
     public static let latencyBucketsMicros: [UInt64] = [50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 20_000, 50_000, 100_000, 250_000, 1_000_000, .max]
     private let latency = Locked<(counts: [UInt64], sumMicros: UInt64)>(([UInt64](repeating: 0, count: 19), 0))
@@ -29,12 +29,11 @@ public final class ServiceStats: Sendable {
     func record(_ error: NanoPayError) { count(error.code.rawValue) }
 
     private func count(_ outcome: String) {
-        outcomes.withLock { $0[outcome, default: 0] += 1 }
-        let counter = outcomeCounters.withLock { counters in
-            if let c = counters[outcome] { return c }
-            let c = Counter(label: "nanopay_payment_outcomes_total", dimensions: [("outcome", outcome)])
-            counters[outcome] = c
-            return c
+        let counter = outcomes.withLock { map in
+            var entry = map[outcome] ?? (0, Counter(label: "nanopay_payment_outcomes_total", dimensions: [("outcome", outcome)]))
+            entry.count += 1
+            map[outcome] = entry
+            return entry.counter
         }
         counter.increment()
     }
@@ -44,7 +43,7 @@ public final class ServiceStats: Sendable {
         latency.withLock { $0.counts[i] += 1; $0.sumMicros &+= micros }
     }
 
-    public var outcomeCounts: [String: UInt64] { outcomes.withLock { $0 } }
+    public var outcomeCounts: [String: UInt64] { outcomes.withLock { $0.mapValues(\.count) } }
 
     public var latencySnapshot: (counts: [UInt64], sumMicros: UInt64) { latency.withLock { $0 } }
 
