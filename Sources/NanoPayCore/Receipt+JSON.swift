@@ -28,3 +28,15 @@ extension Receipt {
         w.raw("}")
     }
 }
+
+extension X402.SettleResponse {
+    /// The PAYMENT-RESPONSE for a posted payment: the confirmation id is the transaction and the
+    /// signed receipt travels in `extra.receipt` (the facilitator, the seller middleware and the
+    /// gateway answer the same shape).
+    public init(settled receipt: Receipt, network: String, extensions: [String: JSONValue]? = nil) {
+        self.init(success: true, transaction: receipt.confirmationId, network: network, payer: receipt.from,
+                  amount: receipt.amount.description,
+                  extra: ["receipt": receipt.jsonValue, "remainingBalance": .string(receipt.remainingBalance.description)],
+                  extensions: extensions)
+    }
+}

@@ -114,9 +114,7 @@ public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMi
             var context = context
             context.payment = VerifiedPayment(confirmationId: receipt.confirmationId, payer: receipt.from, amount: receipt.amount, receipt: receipt)
             var response = try await next(request, context)
-            let settle = X402.SettleResponse(success: true, transaction: receipt.confirmationId, network: offer.network, payer: receipt.from,
-                                             amount: receipt.amount.description,
-                                             extra: ["receipt": receipt.jsonValue, "remainingBalance": .string(receipt.remainingBalance.description)])
+            let settle = X402.SettleResponse(settled: receipt, network: offer.network)
             response.headers[HTTPField.Name(X402.paymentResponseHeader)!] = X402.encodeHeader(settle)
             response.headers[.accessControlExposeHeaders] = X402.paymentResponseHeader
             return response

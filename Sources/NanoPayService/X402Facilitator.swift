@@ -165,11 +165,8 @@ public struct X402Facilitator: Sendable {
     /// signed receipt travels in `extra.receipt`. With a payment identifier, `extensions` says
     /// whether this answer repeats an earlier settle.
     public static func settled(_ receipt: Receipt, network: String, paymentIdentifier: String? = nil, repeated: Bool = false) -> X402.SettleResponse {
-        X402.SettleResponse(success: true, transaction: receipt.confirmationId, network: network, payer: receipt.from,
-                            amount: receipt.amount.description,
-                            extra: ["receipt": receipt.jsonValue, "remainingBalance": .string(receipt.remainingBalance.description)],
-                            extensions: paymentIdentifier.map {
-                                [paymentIdentifierExtension: .object(["id": .string($0), "repeated": .bool(repeated)])]
-                            })
+        X402.SettleResponse(settled: receipt, network: network, extensions: paymentIdentifier.map {
+            [paymentIdentifierExtension: .object(["id": .string($0), "repeated": .bool(repeated)])]
+        })
     }
 }
