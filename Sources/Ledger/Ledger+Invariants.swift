@@ -55,7 +55,11 @@ extension Ledger {
             while try s.step() {
                 report.accounts += 1
                 let addr = s.text(0) ?? ""
-                let stored = AccountBalance(address: addr, available: amount(s, 1), held: amount(s, 2), totalDeposited: amount(s, 3),
+                guard let address = try? TONAddress(parsing: addr), address.raw == addr else {
+                    report.violations.append("account \(addr): not a canonical address")
+                    continue
+                }
+                let stored = AccountBalance(address: address, available: amount(s, 1), held: amount(s, 2), totalDeposited: amount(s, 3),
                                             totalSpent: amount(s, 4), totalReceived: amount(s, 5), totalWithdrawn: amount(s, 6))
                 let f = flows.removeValue(forKey: addr) ?? Flows()
                 let matches = WideSum(stored.totalDeposited) == f.deposited && WideSum(stored.totalWithdrawn) == f.withdrawn

@@ -88,7 +88,7 @@ extension Ledger: LedgerStore {
     }
 
     public func balance(_ address: TONAddress) async throws -> AccountBalance {
-        try await readTransaction { tx in try tx.account(address.raw)?.balance ?? .empty(address.raw) }
+        try await readTransaction { tx in try tx.account(address)?.balance ?? .empty(address) }
     }
 
     /// The payer's registered key, if any: from memory when cached (keys change only by a
@@ -97,13 +97,13 @@ extension Ledger: LedgerStore {
         let raw = address.raw
         if let key = keys.cached(raw) { return key }
         let generation = keys.generation
-        let key = try await readTransaction { tx in try tx.account(raw)?.publicKey }
+        let key = try await readTransaction { tx in try tx.account(address)?.publicKey }
         if let key { keys.insert(raw, key, ifStillAt: generation) }
         return key
     }
 
     public func policy(_ address: TONAddress) async throws -> Policy? {
-        try await readTransaction { tx in try tx.policy(address.raw) }
+        try await readTransaction { tx in try tx.policy(address) }
     }
 
     public func settledPayment(confirmationId: String) async throws -> SettledPayment? {
@@ -140,7 +140,7 @@ extension Ledger: LedgerStore {
             }
             var out: [Approval] = []
             while try s.step() {
-                var a = LedgerTransaction.approval(from: s)
+                var a = try LedgerTransaction.approval(from: s)
                 if a.status == .pending && a.expiresAtMilliseconds <= tx.nowMilliseconds { a.status = .expired }
                 out.append(a)
             }

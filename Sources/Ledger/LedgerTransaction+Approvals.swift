@@ -5,13 +5,13 @@ extension LedgerTransaction {
         let s = try db.statement("SELECT id, payer, payee, amount, status, reason, requested_at, expires_at, decided_by, decided_at, decision_reason, confirmation_id FROM approvals WHERE id = ?")
         s.bind(1, id)
         guard try s.step() else { throw NanoPayError(.approvalNotFound, "no approval with id \(id)") }
-        let a = Self.approval(from: s)
+        let a = try Self.approval(from: s)
         s.reset()
         return a
     }
 
-    static func approval(from s: Statement) -> Approval {
-        Approval(id: s.text(0) ?? "", from: s.text(1) ?? "", to: s.text(2) ?? "", amount: amount(s, 3),
+    static func approval(from s: Statement) throws -> Approval {
+        Approval(id: s.text(0) ?? "", from: try storedAddress(s.text(1)), to: try storedAddress(s.text(2)), amount: amount(s, 3),
                  status: ApprovalStatus(rawValue: s.text(4) ?? "") ?? .pending, reason: s.text(5) ?? "",
                  requestedAtMilliseconds: UInt64(s.int(6)), expiresAtMilliseconds: UInt64(s.int(7)), decidedBy: s.text(8),
                  decidedAtMilliseconds: s.isNull(9) ? nil : UInt64(s.int(9)), decisionReason: s.text(10), confirmationId: s.text(11))
@@ -49,7 +49,7 @@ extension LedgerTransaction {
         guard try s.step() else { throw NanoPayError(.internalError, "approval \(id) is not pending") }
         let payer = s.text(0) ?? "", nonce = s.blob(1) ?? [], payee = s.text(2) ?? "", holdAmount = amount(s, 3)
         s.reset()
-        guard var payerRow = try account(payer), let held = payerRow.balance.held.subtracting(holdAmount) else {
+        guard var payerRow = try account(try Self.storedAddress(payer)), let held = payerRow.balance.held.subtracting(holdAmount) else {
             preconditionFailure("hold \(id) is not covered by the payer's held balance")
         }
         payerRow.balance.held = held
@@ -57,7 +57,7 @@ extension LedgerTransaction {
         var confirmationId: String? = nil
         switch status {
         case .approved:
-            var payeeRow = try accountOrNew(payee)
+            var payeeRow = try accountOrNew(try Self.storedAddress(payee))
             guard let spent = payerRow.balance.totalSpent.adding(holdAmount),
                   let credited = payeeRow.balance.available.adding(holdAmount),
                   let received = payeeRow.balance.totalReceived.adding(holdAmount),
@@ -101,5 +101,16 @@ extension LedgerTransaction {
         let auth = PaymentAuthorization(from: from, to: to, amount: row.amount, validBefore: row.validBefore, nonce: nonce,
                                         signature: [UInt8](repeating: 0, count: 64))
         return (auth, row.digest)
+    }
+}
+
+extension LedgerTransaction {
+    /// An address the ledger wrote itself (canonical raw form). One that does not parse means the
+    /// file was changed behind the ledger's back: an internal error, never a guess.
+    static func storedAddress(_ text: String?) throws(NanoPayError) -> TONAddress {
+        guard let text, let address = try? TONAddress(parsing: text) else {
+            throw NanoPayError(.internalError, "the ledger holds a malformed address")
+        }
+        return address
     }
 }

@@ -15,9 +15,9 @@ extension LedgerTransaction {
             guard sameAddress && sameAmount else {
                 throw NanoPayError(.referenceConflict, "reference \(reference) was already used for a different deposit")
             }
-            return try accountOrNew(addr).balance
+            return try accountOrNew(address).balance
         }
-        var row = try accountOrNew(addr)
+        var row = try accountOrNew(address)
         if let publicKey {
             if let existing = row.publicKey, !Sodium.constantTimeEqual(existing, publicKey) {
                 throw NanoPayError(.publicKeyConflict, "account \(addr) already has a different registered key; an operator must rotate it")
@@ -49,9 +49,9 @@ extension LedgerTransaction {
             let same = s.text(0) == addr && amount(s, 1) == withdrawAmount
             s.reset()
             guard same else { throw NanoPayError(.referenceConflict, "reference \(reference) was already used for a different withdrawal") }
-            return try accountOrNew(addr).balance
+            return try accountOrNew(address).balance
         }
-        var row = try accountOrNew(addr)
+        var row = try accountOrNew(address)
         guard let available = row.balance.available.subtracting(withdrawAmount) else {
             throw NanoPayError(.insufficientBalance, "available balance \(row.balance.available) is less than \(withdrawAmount)")
         }
@@ -70,7 +70,7 @@ extension LedgerTransaction {
 
     /// Operator key rotation: replaces the payer's registered key.
     func rotateKey(address: TONAddress, publicKey: [UInt8]) throws {
-        guard var row = try account(address.raw) else {
+        guard var row = try account(address) else {
             throw NanoPayError(.unknownPayer, "account \(address.raw) does not exist")
         }
         row.publicKey = publicKey
@@ -79,9 +79,9 @@ extension LedgerTransaction {
 
     // MARK: Policies
 
-    func policy(_ address: String) throws -> Policy? {
+    func policy(_ address: TONAddress) throws -> Policy? {
         let s = try db.statement("SELECT max_amount, rate_limit, rate_burst, daily_cap, updated_at, updated_by, version FROM policies WHERE address = ?")
-        s.bind(1, address)
+        s.bind(1, address.raw)
         guard try s.step() else { return nil }
         let p = Policy(address: address, maxAmount: optionalAmount(s, 0),
                        rateLimit: s.isNull(1) ? nil : UInt32(clamping: s.int(1)),
@@ -98,8 +98,8 @@ extension LedgerTransaction {
     /// counts the version up, so one signed request applies at most once.
     func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority, expectedVersion: UInt64? = nil) throws -> Policy {
         let addr = address.raw
-        let old = try policy(addr)
-        var p = old ?? Policy(address: addr, maxAmount: nil, rateLimit: nil, rateBurst: nil, dailyCap: nil, updatedAtMilliseconds: 0, updatedBy: "", version: 0)
+        let old = try policy(address)
+        var p = old ?? Policy(address: address, maxAmount: nil, rateLimit: nil, rateBurst: nil, dailyCap: nil, updatedAtMilliseconds: 0, updatedBy: "", version: 0)
         if let expectedVersion, expectedVersion != p.version {
             throw NanoPayError(.policyConflict, "the request was signed for policy version \(expectedVersion) but the policy is at version \(p.version); sign again for the current version")
         }

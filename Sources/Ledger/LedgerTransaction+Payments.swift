@@ -41,7 +41,7 @@ extension LedgerTransaction {
             return try replay(existing, payer: payer, nonce: auth.nonce)
         }
 
-        guard var payerRow = try account(payer), let key = payerRow.publicKey else {
+        guard var payerRow = try account(auth.from), let key = payerRow.publicKey else {
             throw NanoPayError(.unknownPayer, "payer \(payer) has no registered key; deposit first")
         }
         guard Sodium.constantTimeEqual(key, request.verifiedPublicKey) else {
@@ -49,12 +49,12 @@ extension LedgerTransaction {
         }
 
         // Policies of both sides.
-        let payerPolicy = try policy(payer), payeePolicy = try policy(payee)
+        let payerPolicy = try policy(auth.from), payeePolicy = try policy(auth.to)
         let nowMicros = now * 1000
         var rateUpdates: [(String, RateDirection, Int64)] = []
         for (policy, direction) in [(payerPolicy, RateDirection.outgoing), (payeePolicy, .incoming)] {
             guard let policy, let rate = policy.rateLimit else { continue }
-            let decision = GCRA.check(tat: try rateTat(policy.address, direction), nowMicros: nowMicros,
+            let decision = GCRA.check(tat: try rateTat(policy.address.raw, direction), nowMicros: nowMicros,
                                       ratePerMinute: rate, burst: policy.rateBurst ?? rate)
             guard decision.allowed else {
                 let seconds = UInt64((decision.retryAfterMicros + 999_999) / 1_000_000)
@@ -62,7 +62,7 @@ extension LedgerTransaction {
                 throw NanoPayError(.rateLimited, "\(who) rate limit of \(rate) payments per minute reached; retry in \(max(seconds, 1)) s",
                                    retryAfterSeconds: max(seconds, 1))
             }
-            rateUpdates.append((policy.address, direction, decision.newTat))
+            rateUpdates.append((policy.address.raw, direction, decision.newTat))
         }
         var holdReasons: [String] = []
         for (policy, side) in [(payerPolicy, RateDirection.outgoing), (payeePolicy, .incoming)] {
@@ -72,7 +72,7 @@ extension LedgerTransaction {
                 holdReasons.append("amount \(auth.amount) exceeds the \(who)'s maxAmount \(max)")
             }
             if let cap = policy.dailyCap {
-                let spent = try rollingDaySum(address: policy.address, asPayer: side == .outgoing)
+                let spent = try rollingDaySum(address: policy.address.raw, asPayer: side == .outgoing)
                 if (spent.adding(auth.amount) ?? .max) > cap {
                     holdReasons.append("amount \(auth.amount) would take the \(who)'s 24 h total past its dailyCap \(cap) (already \(spent))")
                 }
@@ -112,7 +112,7 @@ extension LedgerTransaction {
             return .held(approvalId: approvalId, expiresAtMilliseconds: expiresAt)
         }
 
-        var payeeRow = try accountOrNew(payee)
+        var payeeRow = try accountOrNew(auth.to)
         guard let spent = payerRow.balance.totalSpent.adding(auth.amount),
               let credited = payeeRow.balance.available.adding(auth.amount),
               let received = payeeRow.balance.totalReceived.adding(auth.amount),

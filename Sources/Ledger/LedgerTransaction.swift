@@ -22,7 +22,7 @@ public final class LedgerTransaction: @unchecked Sendable {
     // MARK: Accounts
 
     struct AccountRow {
-        var address: String
+        var address: TONAddress
         var publicKey: [UInt8]?
         var balance: AccountBalance
         var isNew: Bool
@@ -30,10 +30,10 @@ public final class LedgerTransaction: @unchecked Sendable {
 
     /// The account as this transaction sees it: this batch's pending version if an op already
     /// touched it, else the committed row.
-    func account(_ address: String) throws -> AccountRow? {
-        if let pending = pendingAccounts[address] { return pending }
+    func account(_ address: TONAddress) throws -> AccountRow? {
+        if let pending = pendingAccounts[address.raw] { return pending }
         let s = try db.statement("SELECT public_key, available, held, total_deposited, total_spent, total_received, total_withdrawn FROM accounts WHERE address = ?")
-        s.bind(1, address)
+        s.bind(1, address.raw)
         guard try s.step() else { return nil }
         let row = AccountRow(address: address, publicKey: s.blob(0), balance: AccountBalance(
             address: address, available: amount(s, 1), held: amount(s, 2), totalDeposited: amount(s, 3),
@@ -42,7 +42,7 @@ public final class LedgerTransaction: @unchecked Sendable {
         return row
     }
 
-    func accountOrNew(_ address: String) throws -> AccountRow {
+    func accountOrNew(_ address: TONAddress) throws -> AccountRow {
         try account(address) ?? AccountRow(address: address, publicKey: nil, balance: .empty(address), isNew: true)
     }
 
@@ -50,8 +50,9 @@ public final class LedgerTransaction: @unchecked Sendable {
     /// group commit (`flushAccounts`), not once per payment: a popular payee credited by 500
     /// payments in one batch costs one UPDATE, not 500.
     func save(_ row: AccountRow) throws {
-        if opUndo[row.address] == nil { opUndo[row.address] = .some(pendingAccounts[row.address]) }
-        pendingAccounts[row.address] = row
+        let key = row.address.raw
+        if opUndo[key] == nil { opUndo[key] = .some(pendingAccounts[key]) }
+        pendingAccounts[key] = row
     }
 
     // MARK: Per-op undo of the batch's account states
@@ -73,7 +74,7 @@ public final class LedgerTransaction: @unchecked Sendable {
             let b = row.balance
             if row.isNew {
                 try db.statement("INSERT INTO accounts (address, public_key, available, held, total_deposited, total_spent, total_received, total_withdrawn, created_at) VALUES (?,?,?,?,?,?,?,?,?)")
-                    .bind(1, row.address).bind(2, row.publicKey).bind(3, b.available).bind(4, b.held)
+                    .bind(1, row.address.raw).bind(2, row.publicKey).bind(3, b.available).bind(4, b.held)
                     .bind(5, b.totalDeposited).bind(6, b.totalSpent).bind(7, b.totalReceived)
                     .bind(8, b.totalWithdrawn).bind(9, now).run()
                 totals.accounts += 1
@@ -81,7 +82,7 @@ public final class LedgerTransaction: @unchecked Sendable {
                 try db.statement("UPDATE accounts SET public_key = ?, available = ?, held = ?, total_deposited = ?, total_spent = ?, total_received = ?, total_withdrawn = ? WHERE address = ?")
                     .bind(1, row.publicKey).bind(2, b.available).bind(3, b.held)
                     .bind(4, b.totalDeposited).bind(5, b.totalSpent).bind(6, b.totalReceived)
-                    .bind(7, b.totalWithdrawn).bind(8, row.address).run()
+                    .bind(7, b.totalWithdrawn).bind(8, row.address.raw).run()
             }
         }
         pendingAccounts.removeAll(keepingCapacity: true)

@@ -36,8 +36,8 @@ struct ApprovalRequiredBody: Encodable {
 
 struct ApprovalBody: Encodable {
     var id: String
-    var from: String
-    var to: String
+    var from: TONAddress
+    var to: TONAddress
     var amount: Amount
     var status: String
     var reason: String
@@ -58,7 +58,7 @@ struct ApprovalBody: Encodable {
 }
 
 struct PolicyBody: Encodable {
-    var address: String
+    var address: TONAddress
     var maxAmount: Amount?
     var rateLimit: UInt32?
     var rateBurst: UInt32?

@@ -70,6 +70,11 @@ import Testing
             #expect(try await store.pendingApprovalCount() == 1)
             let (approval, posted) = try await store.decideHold(approvalId: id, approve: true, by: "op", reason: nil)
             #expect(approval.status == .approved && posted?.amount == 50)
+            // Domain values carry typed addresses, whichever spelling the caller used.
+            #expect(approval.from == buyer.address && approval.to == sellerAddress())
+            let friendly = try TONAddress(parsing: #require(buyer.address.friendly(bounceable: false)))
+            #expect(try await store.balance(friendly).address == buyer.address)
+            #expect(try await store.policy(friendly)?.address == buyer.address)
             await expectError(.alreadyApproved) { _ = try await store.decideHold(approvalId: id, approve: false, by: "op", reason: nil) }
             guard case .held(let id2, _) = try await store.recordPayment(Self.request(buyer, amount: 60, clock: clock), holdTimeoutSeconds: 60) else {
                 Issue.record("not held"); return

@@ -6,8 +6,9 @@ public enum ApprovalStatus: String, Codable, Sendable, CaseIterable {
 /// A payment that policy held for a human, and what became of it.
 public struct Approval: Codable, Equatable, Sendable {
     public var id: String
-    public var from: String
-    public var to: String
+    /// Payer and payee; encode as canonical raw forms.
+    public var from: TONAddress
+    public var to: TONAddress
     public var amount: Amount
     public var status: ApprovalStatus
     /// Which policy held it and why.
@@ -19,7 +20,7 @@ public struct Approval: Codable, Equatable, Sendable {
     public var decisionReason: String?
     public var confirmationId: String?
 
-    public init(id: String, from: String, to: String, amount: Amount, status: ApprovalStatus, reason: String,
+    public init(id: String, from: TONAddress, to: TONAddress, amount: Amount, status: ApprovalStatus, reason: String,
                 requestedAtMilliseconds: UInt64, expiresAtMilliseconds: UInt64, decidedBy: String?,
                 decidedAtMilliseconds: UInt64?, decisionReason: String?, confirmationId: String?) {
         self.id = id; self.from = from; self.to = to; self.amount = amount; self.status = status; self.reason = reason

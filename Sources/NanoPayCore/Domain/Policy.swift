@@ -1,7 +1,7 @@
 /// Limits for one address. Both the payer's and the payee's policies apply to a payment.
 public struct Policy: Codable, Equatable, Sendable {
-    /// Canonical raw address.
-    public var address: String
+    /// Encodes as the canonical raw form.
+    public var address: TONAddress
     /// A payment above it is held for human approval.
     public var maxAmount: Amount?
     /// Payments per minute (GCRA).
@@ -16,7 +16,7 @@ public struct Policy: Codable, Equatable, Sendable {
     /// the version it was signed against and applies only to that version.
     public var version: UInt64
 
-    public init(address: String, maxAmount: Amount?, rateLimit: UInt32?, rateBurst: UInt32?, dailyCap: Amount?,
+    public init(address: TONAddress, maxAmount: Amount?, rateLimit: UInt32?, rateBurst: UInt32?, dailyCap: Amount?,
                 updatedAtMilliseconds: UInt64, updatedBy: String, version: UInt64) {
         self.address = address; self.maxAmount = maxAmount; self.rateLimit = rateLimit; self.rateBurst = rateBurst
         self.dailyCap = dailyCap; self.updatedAtMilliseconds = updatedAtMilliseconds; self.updatedBy = updatedBy
