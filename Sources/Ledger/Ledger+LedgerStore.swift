@@ -148,6 +148,10 @@ extension Ledger: LedgerStore {
         }
     }
 
+    public func recentPayments(_ address: TONAddress, limit: Int) async throws -> [PaymentSummary] {
+        try await readTransaction { tx in try tx.recentPayments(address, limit: limit) }
+    }
+
     public func pendingApprovalCount() async throws -> Int {
         try await readTransaction { tx in
             let s = try tx.db.statement("SELECT COUNT(*) FROM approvals WHERE status = 'pending' AND expires_at > ?")

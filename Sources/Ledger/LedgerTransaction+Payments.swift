@@ -224,6 +224,26 @@ extension LedgerTransaction {
         return v
     }
 
+    /// The account's latest payments either way, newest first. Each side walks its own
+    /// (party, created_at) index, so the cost is `limit` rows however long the history is.
+    func recentPayments(_ address: TONAddress, limit: Int) throws -> [PaymentSummary] {
+        let cols = "seq, payer, payee, amount, status, created_at, confirmation_id, approval_id"
+        let s = try db.statement("""
+            SELECT * FROM (SELECT \(cols) FROM payments WHERE payer = ?1 ORDER BY created_at DESC, seq DESC LIMIT ?2)
+            UNION ALL SELECT * FROM (SELECT \(cols) FROM payments WHERE payee = ?1 AND payer != ?1 ORDER BY created_at DESC, seq DESC LIMIT ?2)
+            ORDER BY created_at DESC, seq DESC LIMIT ?2
+            """)
+        s.bind(1, address.raw).bind(2, Int64(limit))
+        var out: [PaymentSummary] = []
+        while try s.step() {
+            guard let status = PaymentStatus(rawValue: s.text(4) ?? "") else { throw NanoPayError(.internalError, "a payment row has an unknown status") }
+            out.append(PaymentSummary(from: try Self.storedAddress(s.text(1)), to: try Self.storedAddress(s.text(2)), amount: amount(s, 3),
+                                      status: status, createdAtMilliseconds: UInt64(clamping: s.int(5)),
+                                      confirmationId: s.text(6), approvalId: s.text(7)))
+        }
+        return out
+    }
+
     /// Sum of the payments (settled, held or approved) made or received in the last 24 hours.
     func rollingDaySum(address: String, asPayer: Bool) throws -> Amount {
         let sql = asPayer

@@ -1,7 +1,4 @@
-/// The states of a payment row, as stored (`payments.status`).
-enum PaymentStatus: String {
-    case settled, held, approved, rejected, expired
-}
+// A payment row's `status` is the domain's `PaymentStatus` (NanoPayCore), stored by raw value.
 
 /// The kinds of movement in `transfers` (a settled payment is its own row in `payments`).
 enum TransferKind: String {

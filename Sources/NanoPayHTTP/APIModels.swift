@@ -34,6 +34,29 @@ struct ApprovalRequiredBody: Encodable {
     var expiresAt: UInt64
 }
 
+/// `GET /accounts/{address}/payments`: times in unix seconds, as everywhere on the wire.
+struct PaymentHistoryBody: Encodable {
+    struct Entry: Encodable {
+        var from: TONAddress
+        var to: TONAddress
+        var amount: Amount
+        var status: PaymentStatus
+        var createdAt: UInt64
+        var confirmationId: String?
+        var approvalId: String?
+    }
+    var address: TONAddress
+    var payments: [Entry]
+
+    init(address: TONAddress, payments: [PaymentSummary]) {
+        self.address = address
+        self.payments = payments.map {
+            Entry(from: $0.from, to: $0.to, amount: $0.amount, status: $0.status, createdAt: $0.createdAtMilliseconds / 1000,
+                  confirmationId: $0.confirmationId, approvalId: $0.approvalId)
+        }
+    }
+}
+
 struct ApprovalBody: Encodable {
     var id: String
     var from: TONAddress

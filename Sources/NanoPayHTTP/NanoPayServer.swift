@@ -11,7 +11,7 @@ public enum NanoPayServer {
         (.post, "/verify"), (.post, "/verify/batch"), (.get, "/balance/{address}"), (.get, "/stats"),
         (.get, "/attestation"), (.post, "/policy"), (.get, "/policy/{address}"), (.get, "/approvals"),
         (.get, "/approvals/{id}"), (.post, "/approvals/{id}/approve"), (.post, "/approvals/{id}/reject"),
-        (.post, "/deposits"), (.post, "/withdrawals"), (.post, "/keys/rotate"), (.get, "/receipts/{confirmationId}"),
+        (.get, "/accounts/{address}/payments"), (.post, "/deposits"), (.post, "/withdrawals"), (.post, "/keys/rotate"), (.get, "/receipts/{confirmationId}"),
         (.get, "/health"), (.get, "/metrics"), (.post, "/x402/verify"), (.post, "/x402/settle"), (.get, "/x402/supported"),
     ]
 

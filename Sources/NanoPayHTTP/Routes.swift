@@ -55,6 +55,15 @@ struct Routes: Sendable {
         }
         operatorRoutes.post("/approvals/{id}/approve") { request, context in try await self.decide(request, context, approve: true) }
         operatorRoutes.post("/approvals/{id}/reject") { request, context in try await self.decide(request, context, approve: false) }
+        operatorRoutes.get("/accounts/{address}/payments") { request, context in
+            let address = try Self.address(context.parameters.get("address") ?? "", field: "address")
+            var limit = 50
+            if let text = request.uri.queryParameters.get("limit") {
+                guard let n = Int(text) else { throw NanoPayError.invalid("limit must be a whole number") }
+                limit = n
+            }
+            return JSONResponse.make(PaymentHistoryBody(address: address, payments: try await service.recentPayments(address, limit: limit)))
+        }
         operatorRoutes.post("/deposits") { request, _ in
             let body = try await request.decodeJSON(DepositRequest.self)
             var key: [UInt8]? = nil

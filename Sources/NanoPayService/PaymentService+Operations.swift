@@ -45,6 +45,17 @@ extension PaymentService {
         try await store { try await ledger.balance(address) }
     }
 
+    /// Most payments one history read returns.
+    public static let recentPaymentsMax = 200
+
+    /// The account's latest payments, made or received, newest first (operators' lookup).
+    public func recentPayments(_ address: TONAddress, limit: Int = 50) async throws(NanoPayError) -> [PaymentSummary] {
+        guard (1...Self.recentPaymentsMax).contains(limit) else {
+            throw NanoPayError.invalid("limit must be between 1 and \(Self.recentPaymentsMax)")
+        }
+        return try await store { try await ledger.recentPayments(address, limit: limit) }
+    }
+
     // MARK: Policies
 
     /// An operator's change: fields set are set, cleared are removed, kept are kept.

@@ -50,6 +50,10 @@ import Testing
             #expect(try await store.balance(buyer.address).available == 700)
             #expect(try await store.balance(sellerAddress()).available == 300)
             #expect(store.totals.paymentsSettled == 1 && store.totals.volume == 300)
+            let history = try await store.recentPayments(sellerAddress(), limit: 10)
+            #expect(history == [PaymentSummary(from: buyer.address, to: sellerAddress(), amount: 300, status: .settled,
+                                               createdAtMilliseconds: clock.nowMilliseconds(), confirmationId: facts.confirmationIdText, approvalId: nil)])
+            #expect(try await store.recentPayments(buyer.address, limit: 10) == history)
             // A dry run answers without writing.
             let dry = Self.request(buyer, amount: 10, clock: clock)
             guard case .settled = try await store.checkPayment(dry, holdTimeoutSeconds: 60) else { Issue.record("dry run"); return }

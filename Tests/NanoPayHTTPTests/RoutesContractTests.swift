@@ -64,6 +64,43 @@ import Testing
         }
     }
 
+    /// The operator's account history: both directions, newest first, held payments included,
+    /// any spelling of the address, bounded and behind the operator token.
+    @Test func accountHistoryNewestFirstBothWays() async throws {
+        try await withLiveServer { s in
+            let buyer = Buyer(index: 14), other = Buyer(index: 15)
+            _ = try await s.deposit(buyer, "1000")
+            _ = try await s.deposit(other, "1000")
+            #expect(try await s.verify(s.fixture.authorization(buyer, amount: 7)).status == 200)
+            s.fixture.clock.advance(seconds: 1)
+            _ = try await s.op(.post, "/policy", #"{"address":"\#(buyer.address.raw)","maxAmount":"10"}"#)
+            let held = try await s.verify(s.fixture.authorization(buyer, amount: 50))
+            #expect(held.status == 202)
+            s.fixture.clock.advance(seconds: 1)
+            // The buyer also receives one.
+            let incoming = PaymentAuthorization.sign(keyPair: other.keys, from: other.address, to: buyer.address, amount: 3,
+                                                     validBefore: s.fixture.nowSeconds + 60)
+            #expect(try await s.verify(AuthorizationFields(incoming)).status == 200)
+
+            let path = "/accounts/\(buyer.address.friendly(bounceable: true)!)/payments"
+            expectError(try await s.send(.get, path), 401, "unauthorized")
+            let history = try await s.op(.get, path)
+            #expect(history.status == 200 && history["address"] as? String == buyer.address.raw)
+            let rows = history["payments"] as? [[String: Any]] ?? []
+            #expect(rows.map { $0["amount"] as? String } == ["3", "50", "7"])
+            #expect(rows.map { $0["status"] as? String } == ["settled", "held", "settled"])
+            #expect(rows[0]["from"] as? String == other.address.raw && rows[0]["to"] as? String == buyer.address.raw)
+            #expect(rows[1]["approvalId"] as? String == held["approvalId"] as? String && rows[1]["confirmationId"] == nil)
+            #expect(rows[2]["confirmationId"] is String && rows[2]["createdAt"] as? Int == Int(s.fixture.nowSeconds) - 2)
+            #expect((try await s.op(.get, path + "?limit=2")["payments"] as? [Any])?.count == 2)
+            expectError(try await s.op(.get, path + "?limit=0"), 400, "invalid_request")
+            expectError(try await s.op(.get, path + "?limit=201"), 400, "invalid_request")
+            expectError(try await s.op(.get, path + "?limit=x"), 400, "invalid_request")
+            expectError(try await s.op(.get, "/accounts/nope/payments"), 400, "invalid_request")
+            #expect((try await s.op(.get, "/accounts/\(Buyer(index: 16).address.raw)/payments")["payments"] as? [Any])?.isEmpty == true)
+        }
+    }
+
     @Test func attestationHealthStatsAndMetrics() async throws {
         try await withLiveServer { s in
             let nonce = Sodium.randomBytes(32)

@@ -62,6 +62,8 @@ public protocol LedgerStore: AnyObject, Sendable {
     /// One approval as of now (a pending hold past its expiry reads as expired).
     func approval(id: String) async throws -> (Approval, SettledPayment?)
     func approvals(status: ApprovalStatus, limit: Int) async throws -> [Approval]
+    /// The account's latest payments, made or received, newest first (at most `limit`).
+    func recentPayments(_ address: TONAddress, limit: Int) async throws -> [PaymentSummary]
     func pendingApprovalCount() async throws -> Int
     /// The authorization (payer, nonce) an x402 payment identifier was bound to, if any.
     func paymentIdentifier(_ id: String) async throws -> (payer: String, nonce: [UInt8])?
