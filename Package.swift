@@ -60,7 +60,12 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
+        ], resources: [
+            // The operator console, compiled into the binary (PackageResources.*).
+            .embedInCode("Console/console.html"), .embedInCode("Console/console.js"),
+            .embedInCode("Console/console.css"), .embedInCode("Console/favicon.svg"),
         ]),
         .executableTarget(name: "nanopayd", dependencies: [
             "NanoPayHTTP", "NanoPayService", "Ledger", "Enclave", "NanoPayCore",

@@ -3,7 +3,8 @@
 # suite (unit, ledger, seeded simulation against a reference model, storage faults, SIGKILL crash
 # cycles on the real nanopayd, live-HTTP and attestation-vector tests), then checks the live
 # server against openapi.yaml with schemathesis, runs the x402 interop suite (official SDK,
-# conformance) and every libFuzzer target for a bounded time.
+# conformance), drives the operator console in headless Chromium, and runs every libFuzzer
+# target for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -11,6 +12,8 @@ swift build --build-tests
 swift test --skip-build
 bash scripts/conformance.sh
 bash scripts/interop.sh
+# The operator console in headless Chromium against a real nanopayd.
+bash scripts/browser-tests.sh
 # A short release-mode benchmark as a smoke test: it fails on any non-200 answer or if the
 # ledger's totals differ from what was paid (this caught a release-only crash in /verify/batch).
 bash scripts/bench.sh --duration 1 --rate 500 --concurrency 16

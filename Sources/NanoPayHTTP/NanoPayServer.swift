@@ -18,11 +18,13 @@ public enum NanoPayServer {
     /// Middleware order: the contract (JSON errors, 404/405) outside, metrics inside it, so a
     /// refused request is counted with the status it got. Requests are counted by route pattern
     /// (`hb_requests`, `http_server_request_duration` from Hummingbird's `MetricsMiddleware`).
-    public static func makeRouter(service: PaymentService, operatorToken: OperatorToken) -> Router<BasicRequestContext> {
+    /// `console: false` (`nanopayd --no-console`) leaves `/console` unrouted: 404 like any unknown path.
+    public static func makeRouter(service: PaymentService, operatorToken: OperatorToken, console: Bool = true) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ContractMiddleware(routeTable: RouteTable(routeList)))
+        router.add(middleware: ContractMiddleware(routeTable: RouteTable(routeList + (console ? ConsoleRoutes.routeList : []))))
         router.add(middleware: MetricsMiddleware())
         Routes(service: service, operatorToken: operatorToken).register(on: router)
+        if console { ConsoleRoutes().register(on: router) }
         X402Routes(facilitator: X402Facilitator(service: service)).register(on: router)
         let levels = ScrapeGauges()
         router.get("/metrics") { _, _ in
@@ -55,8 +57,8 @@ public enum NanoPayServer {
     }
 
     public static func makeApplication(service: PaymentService, operatorToken: OperatorToken, host: String, port: Int,
-                                       logger: Logger) -> some ApplicationProtocol {
-        Application(router: makeRouter(service: service, operatorToken: operatorToken),
+                                       console: Bool = true, logger: Logger) -> some ApplicationProtocol {
+        Application(router: makeRouter(service: service, operatorToken: operatorToken, console: console),
                     configuration: .init(address: .hostname(host, port: port), serverName: "nanopayd"),
                     logger: logger)
     }

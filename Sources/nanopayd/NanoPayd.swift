@@ -28,6 +28,7 @@ struct NanoPayd: AsyncParsableCommand {
     @Option(help: "File holding the operator token (NANOPAY_OPERATOR_TOKEN_FILE); NANOPAY_OPERATOR_TOKEN gives it directly.") var operatorTokenFile: String?
     @Option(help: "File holding the platform secret, outside DATA (NANOPAY_PLATFORM_SECRET_FILE; default $XDG_CONFIG_HOME/cybernanopay/platform.secret or ~/.config/cybernanopay/platform.secret); NANOPAY_PLATFORM_SECRET gives it as hex.") var platformSecretFile: String?
     @Flag(help: "Refuse v1 authorizations (NANOPAY_REFUSE_V1=1, true or yes).") var refuseV1 = false
+    @Flag(help: "Do not serve the operator console at /console (NANOPAY_NO_CONSOLE=1, true or yes).") var noConsole = false
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -52,6 +53,7 @@ struct NanoPayd: AsyncParsableCommand {
         guard let timeout = self.approvalTimeoutSeconds ?? env["NANOPAY_APPROVAL_TIMEOUT_SECONDS"].flatMap({ UInt64($0) }) ?? Optional(300),
               (1...604_800).contains(timeout) else { throw ValidationError("approval timeout must be 1-604800 seconds") }
         let refuseV1 = try self.refuseV1 || Self.flag(env["NANOPAY_REFUSE_V1"], name: "NANOPAY_REFUSE_V1")
+        let console = try !(self.noConsole || Self.flag(env["NANOPAY_NO_CONSOLE"], name: "NANOPAY_NO_CONSOLE"))
 
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let clock = SystemClock()
@@ -70,9 +72,9 @@ struct NanoPayd: AsyncParsableCommand {
         logger.info("nanopayd starting", metadata: [
             "address": "\(host):\(port)", "dataDir": "\(dataDir)", "network": "\(network)", "asset": "\(asset)",
             "enclavePublicKey": "\(Hex.encode(enclave.publicKey))", "measurement": "\(Hex.encode(enclave.measurement))",
-            "acceptsV1": "\(!refuseV1)",
+            "acceptsV1": "\(!refuseV1)", "console": "\(console ? "http://\(host):\(port)/console" : "off")",
         ])
-        let app = NanoPayServer.makeApplication(service: service, operatorToken: token, host: host, port: port, logger: logger)
+        let app = NanoPayServer.makeApplication(service: service, operatorToken: token, host: host, port: port, console: console, logger: logger)
         // SIGTERM/SIGINT shut the services down in reverse order: the server drains in-flight
         // requests, the sweep stops, then the ledger finishes its last commit and closes.
         let group = ServiceGroup(configuration: .init(

@@ -46,11 +46,12 @@ struct LiveClient {
 
 /// Starts nanopayd's application on 127.0.0.1 with a free port over a fresh fixture, runs
 /// `body`, and stops the server and removes the data when it returns.
-func withLiveServer(_ configuration: NanoPayService.ServiceConfiguration = .init(), _ body: @Sendable (LiveClient) async throws -> Void) async throws {
+func withLiveServer(_ configuration: NanoPayService.ServiceConfiguration = .init(), console: Bool = true,
+                    _ body: @Sendable (LiveClient) async throws -> Void) async throws {
     let fixture = try Fixture(configuration: configuration)
     defer { fixture.close() }
     let app = NanoPayServer.makeApplication(service: fixture.service, operatorToken: OperatorToken(operatorTokenForTests),
-                                            host: "127.0.0.1", port: 0, logger: Logger(label: "test"))
+                                            host: "127.0.0.1", port: 0, console: console, logger: Logger(label: "test"))
     try await app.test(.live) { client in try await body(LiveClient(client: client, fixture: fixture)) }
 }
 
