@@ -99,14 +99,29 @@ def report_data(claims):
     canonical = (field(text(c["platform"], "platform")) + field(unhex(c["enclavePublicKey"], 32, "enclavePublicKey"))
                  + field(unhex(c["measurement"], 48, "measurement")) + field(unhex(c["configHash"], 32, "configHash"))
                  + field(nonce) + struct.pack(">QQ", u64(c["issuedAt"], "issuedAt"), u64(c["expiresAt"], "expiresAt"))
-                 + field(text(c["network"], "network")) + field(text(c["asset"], "asset")))
-    return hashlib.sha512(b"CyberNanoPay:attest:v1:" + canonical).digest()
+                 + field(text(c["network"], "network")) + field(text(c["asset"], "asset"))
+                 + field(ticket_key(c)))
+    return hashlib.sha512(b"CyberNanoPay:attest:v2:" + canonical).digest()
+
+
+def ticket_kid(ticket_key_hex):
+    """The ticket key's JWK thumbprint (RFC 7638), the `kid` its tickets and the JWKS carry."""
+    x = base64.urlsafe_b64encode(bytes.fromhex(ticket_key_hex)).rstrip(b"=").decode()
+    member = '{"crv":"Ed25519","kty":"OKP","x":"' + x + '"}'
+    return base64.urlsafe_b64encode(hashlib.sha256(member.encode()).digest()).rstrip(b"=").decode()
+
+
+def ticket_key(claims):
+    key = unhex(claims["ticketPublicKey"], 32, "ticketPublicKey")
+    if key == unhex(claims["enclavePublicKey"], 32, "enclavePublicKey"):
+        raise Invalid("format", "the ticket key must not be the receipt key")
+    return key
 
 
 def verify_quote(quote, root_hex, nonce_hex, allow_software, now, expect_measurement=None):
     try:
         claims, evidence = quote["claims"], quote["evidence"]
-        if quote["type"] != "cybernanopay-attestation" or quote["version"] != 1:
+        if quote["type"] != "cybernanopay-attestation" or quote["version"] != 2:
             raise Invalid("format", "unknown quote type or version")
         if quote["platform"] != claims["platform"]:
             raise Invalid("platform", "envelope and claims disagree")
@@ -218,6 +233,7 @@ def main(argv):
                                   args.now if args.now is not None else int(time.time()), args.expect_measurement)
             print("valid quote")
             print(f"platform: {claims['platform']}  enclave key: {claims['enclavePublicKey']}  measurement: {claims['measurement']}")
+            print(f"ticket key: {claims['ticketPublicKey']}  kid: {ticket_kid(claims['ticketPublicKey'])}")
         else:
             verify_receipt(document, args.enclave_key)
             print("valid receipt")

@@ -30,14 +30,21 @@ public final class Enclave: ReceiptSigner, @unchecked Sendable {
     }
 
     public let publicKey: [UInt8]
+    /// The ticket key's public half: a second Ed25519 key, derived from the sealed identity under
+    /// its own label, that signs only tickets (JWS). Bound into every quote.
+    public let ticketPublicKey: [UInt8]
+    /// The ticket key's JWK `kid`: its RFC 7638 thumbprint.
+    public let ticketKeyId: String
     /// SHA-384 of the running executable.
     public let measurement: [UInt8]
     public let attestation: any AttestationProvider
     private let secretKey: GuardedBytes
+    private let ticketSecretKey: GuardedBytes
     private let clock: any NanoClock
     private let quoteValiditySeconds: UInt64
 
     public static let settlementTag = "CyberNanoPay:settlement:v1\0"
+    static let ticketKeyLabel = "CyberNanoPay:ticket-key:v1"
 
     public init(_ configuration: Configuration, attestation: (any AttestationProvider)? = nil) throws(EnclaveError) {
         clock = configuration.clock
@@ -50,9 +57,19 @@ public final class Enclave: ReceiptSigner, @unchecked Sendable {
         var pk = [UInt8](repeating: 0, count: 32)
         var sk = [UInt8](repeating: 0, count: 64)
         crypto_sign_seed_keypair(&pk, &sk, seed)
+        // The ticket key: a separate key for a separate purpose, stable across restarts because
+        // it is derived from the sealed seed (keyed BLAKE2b under its own label).
+        var ticketSeed = Sodium.blake2b(Array(Self.ticketKeyLabel.utf8), key: seed)
         sodium_memzero(&seed, seed.count)
+        var tpk = [UInt8](repeating: 0, count: 32)
+        var tsk = [UInt8](repeating: 0, count: 64)
+        crypto_sign_seed_keypair(&tpk, &tsk, ticketSeed)
+        sodium_memzero(&ticketSeed, ticketSeed.count)
         secretKey = try GuardedBytes(copying: &sk)
+        ticketSecretKey = try GuardedBytes(copying: &tsk)
         publicKey = pk
+        ticketPublicKey = tpk
+        ticketKeyId = TicketJWK(publicKey: tpk).thumbprint
         var m = [UInt8](repeating: 0, count: 48)
         guard np_sha384_file(configuration.executablePath, &m) == 1 else {
             throw EnclaveError(.storage, "cannot measure executable \(configuration.executablePath)")
@@ -77,9 +94,23 @@ public final class Enclave: ReceiptSigner, @unchecked Sendable {
         signRaw(Array(Self.settlementTag.utf8) + settlementBytes)
     }
 
-    private func signRaw(_ message: [UInt8]) -> [UInt8] {
+    /// Signs a ticket: a JWS compact JWT with header `{"alg":"EdDSA","kid":…,"typ":"JWT"}`, built
+    /// here so the ticket key signs nothing but tickets.
+    public func issueTicket(_ claims: TicketClaims) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let header = #"{"alg":"EdDSA","kid":"\#(ticketKeyId)","typ":"JWT"}"#
+        // Encoding a struct of strings and integers cannot fail.
+        let payload = (try? encoder.encode(claims)).map { [UInt8]($0) } ?? []
+        let signingInput = Base64.url(Array(header.utf8)) + "." + Base64.url(payload)
+        return signingInput + "." + Base64.url(signRaw(Array(signingInput.utf8), with: ticketSecretKey))
+    }
+
+    private func signRaw(_ message: [UInt8]) -> [UInt8] { signRaw(message, with: secretKey) }
+
+    private func signRaw(_ message: [UInt8], with key: GuardedBytes) -> [UInt8] {
         var sig = [UInt8](repeating: 0, count: 64)
-        secretKey.withUnsafeBytes { sk in
+        key.withUnsafeBytes { sk in
             _ = crypto_sign_detached(&sig, nil, message, UInt64(message.count), sk.bindMemory(to: UInt8.self).baseAddress!)
         }
         return sig
@@ -94,7 +125,7 @@ public final class Enclave: ReceiptSigner, @unchecked Sendable {
         let claims = AttestationQuote.Claims(
             platform: attestation.platform, enclavePublicKey: Hex.encode(publicKey), measurement: Hex.encode(measurement),
             configHash: Hex.encode(configHash), nonce: Hex.encode(nonce), issuedAt: issuedAt,
-            expiresAt: issuedAt + quoteValiditySeconds, network: network, asset: asset)
+            expiresAt: issuedAt + quoteValiditySeconds, network: network, asset: asset, ticketPublicKey: Hex.encode(ticketPublicKey))
         guard let reportData = claims.reportData() else { throw EnclaveError(.crypto, "claims do not encode") }
         let evidence = try attestation.evidence(reportData: reportData, nonce: nonce, enclavePublicKey: publicKey,
                                                 measurement: measurement, configHash: configHash, nowMilliseconds: nowMs)

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// `claims` say what the service is (platform, enclave key, measurement, config) and are bound
 /// into 64-byte `reportData` the way dstack binds data into a TDX quote's REPORTDATA:
-/// `SHA-512("CyberNanoPay:attest:v1:" ‖ canonical(claims))`. `evidence` is the platform's signed
+/// `SHA-512("CyberNanoPay:attest:v2:" ‖ canonical(claims))`. Version 2 added the ticket key. `evidence` is the platform's signed
 /// statement over that report data; for the `software` platform it is an ES384-signed document
 /// shaped like an AWS Nitro attestation document, under a software platform root.
 public struct AttestationQuote: Codable, Hashable, Sendable {
@@ -16,10 +16,12 @@ public struct AttestationQuote: Codable, Hashable, Sendable {
     public var evidence: Evidence
 
     public static let typeName = "cybernanopay-attestation"
-    public static let reportDataTag = "CyberNanoPay:attest:v1:"
+    public static let reportDataTag = "CyberNanoPay:attest:v2:"
+    /// The one quote version this build issues and accepts.
+    public static let currentVersion = 2
 
     public init(platform: String, claims: Claims, reportData: String, evidence: Evidence) {
-        self.type = Self.typeName; self.version = 1; self.platform = platform
+        self.type = Self.typeName; self.version = Self.currentVersion; self.platform = platform
         self.claims = claims; self.reportData = reportData; self.evidence = evidence
     }
 
@@ -37,18 +39,21 @@ public struct AttestationQuote: Codable, Hashable, Sendable {
         public var expiresAt: UInt64
         public var network: String
         public var asset: String
+        /// Hex of the 32-byte Ed25519 key that signs tickets (a separate key; `/.well-known/jwks.json`).
+        public var ticketPublicKey: String
 
         public init(platform: String, enclavePublicKey: String, measurement: String, configHash: String, nonce: String,
-                    issuedAt: UInt64, expiresAt: UInt64, network: String, asset: String) {
+                    issuedAt: UInt64, expiresAt: UInt64, network: String, asset: String, ticketPublicKey: String) {
             self.platform = platform; self.enclavePublicKey = enclavePublicKey; self.measurement = measurement
             self.configHash = configHash; self.nonce = nonce; self.issuedAt = issuedAt; self.expiresAt = expiresAt
-            self.network = network; self.asset = asset
+            self.network = network; self.asset = asset; self.ticketPublicKey = ticketPublicKey
         }
 
         /// Canonical bytes: each field length-prefixed (u16 BE) in a fixed order, times as u64 BE.
         /// Nil if a hex field does not decode or a text field is too long for its length prefix.
         public func canonicalBytes() -> [UInt8]? {
             guard let key = Hex.decode(enclavePublicKey, byteCount: 32),
+                  let ticketKey = Hex.decode(ticketPublicKey, byteCount: 32), ticketKey != key,
                   let m = Hex.decode(measurement, byteCount: 48),
                   let c = Hex.decode(configHash, byteCount: 32),
                   let n = Hex.decode(nonce), n.count <= 64,
@@ -58,7 +63,7 @@ public struct AttestationQuote: Codable, Hashable, Sendable {
             else { return nil }
             var w = ByteWriter()
             w.field(platform); w.field(key); w.field(m); w.field(c); w.field(n)
-            w.u64(issuedAt); w.u64(expiresAt); w.field(network); w.field(asset)
+            w.u64(issuedAt); w.u64(expiresAt); w.field(network); w.field(asset); w.field(ticketKey)
             return w.bytes
         }
 

@@ -8,6 +8,13 @@ public enum Base64 {
         return s.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
     }
 
+    /// base64url without padding, as JOSE (JWS, JWK) spells bytes.
+    public static func url(_ bytes: [UInt8]) -> String {
+        var s = encode(bytes, urlSafe: true)
+        while s.hasSuffix("=") { s.removeLast() }
+        return s
+    }
+
     /// Decodes standard base64; with `urlSafeAllowed`, also the base64url alphabet. Padding optional.
     public static func decode(_ text: String, urlSafeAllowed: Bool = false) -> [UInt8]? {
         var s = text

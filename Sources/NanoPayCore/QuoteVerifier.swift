@@ -30,6 +30,8 @@ public struct QuoteVerifier: Sendable {
         public var expiresAt: UInt64
         public var network: String
         public var asset: String
+        /// The key that signs this service's tickets (JWS `kid` = `TicketJWK(publicKey:).kid`).
+        public var ticketPublicKey: [UInt8]
     }
 
     /// The failing check, by stable name, and why.
@@ -48,7 +50,7 @@ public struct QuoteVerifier: Sendable {
         // The latest acceptable issue time; saturating, as `now` may come from a command line.
         let latest = policy.now.addingReportingOverflow(policy.clockSkewSeconds).overflow ? .max : policy.now + policy.clockSkewSeconds
 
-        guard quote.type == AttestationQuote.typeName, quote.version == 1 else { throw fail("format", "unknown quote type or version") }
+        guard quote.type == AttestationQuote.typeName, quote.version == AttestationQuote.currentVersion else { throw fail("format", "unknown quote type or version") }
         guard quote.platform == quote.claims.platform else { throw fail("platform", "envelope and claims disagree on the platform") }
         guard quote.platform == "software" else { throw fail("platform", "platform '\(quote.platform)' is not supported by this verifier") }
         guard policy.allowSoftware else {
@@ -109,11 +111,12 @@ public struct QuoteVerifier: Sendable {
            expectedMeasurement.lowercased() != quote.claims.measurement.lowercased() {
             throw fail("measurement", "measurement is not the expected one")
         }
-        guard let enclaveKey = Hex.decode(quote.claims.enclavePublicKey, byteCount: 32) else {
+        guard let enclaveKey = Hex.decode(quote.claims.enclavePublicKey, byteCount: 32),
+              let ticketKey = Hex.decode(quote.claims.ticketPublicKey, byteCount: 32) else {
             throw fail("enclave_key", "enclave key is malformed")
         }
         return Verified(platform: quote.platform, enclavePublicKey: enclaveKey, measurement: quote.claims.measurement.lowercased(),
                         configHash: quote.claims.configHash.lowercased(), expiresAt: quote.claims.expiresAt,
-                        network: quote.claims.network, asset: quote.claims.asset)
+                        network: quote.claims.network, asset: quote.claims.asset, ticketPublicKey: ticketKey)
     }
 }

@@ -12,7 +12,7 @@ public enum NanoPayServer {
         (.get, "/attestation"), (.post, "/policy"), (.get, "/policy/{address}"), (.get, "/approvals"),
         (.get, "/approvals/{id}"), (.post, "/approvals/{id}/approve"), (.post, "/approvals/{id}/reject"),
         (.get, "/accounts/{address}/payments"), (.post, "/deposits"), (.post, "/withdrawals"), (.post, "/keys/rotate"), (.get, "/receipts/{confirmationId}"),
-        (.get, "/health"), (.get, "/metrics"), (.post, "/x402/verify"), (.post, "/x402/settle"), (.get, "/x402/supported"),
+        (.get, "/health"), (.get, "/.well-known/jwks.json"), (.get, "/metrics"), (.post, "/x402/verify"), (.post, "/x402/settle"), (.get, "/x402/supported"),
     ]
 
     /// Middleware order: the contract (JSON errors, 404/405) outside, metrics inside it, so a

@@ -25,6 +25,8 @@ struct Routes: Sendable {
             }
             return JSONResponse.make(try service.quote(nonce: nonce))
         }
+        // The ticket key as a JWK set, for sellers' JWT libraries (the quote binds the same key).
+        router.get("/.well-known/jwks.json") { _, _ in JSONResponse.make(service.ticketKeys) }
         // Operator token or a payer's signature: the handler tells which.
         router.post("/policy") { request, _ in try await self.postPolicy(request) }
         router.get("/policy/{address}") { _, context in

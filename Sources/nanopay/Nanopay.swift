@@ -130,6 +130,7 @@ struct Attest: AsyncParsableCommand {
             print("measurement:       \(verified.measurement)")
             print("config hash:       \(verified.configHash)")
             print("network / asset:   \(verified.network) / \(verified.asset)")
+            print("ticket key:        \(Hex.encode(verified.ticketPublicKey)) (kid \(TicketJWK(publicKey: verified.ticketPublicKey).kid))")
         }
     }
 

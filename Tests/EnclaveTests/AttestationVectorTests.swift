@@ -94,7 +94,7 @@ import Testing
         func flipBase64(_ s: String) -> String { var b = Base64.decode(s)!; b[b.count / 3] ^= 0x01; return Base64.encode(b) }
         var variants: [(String, [String: Any])] = []
         let claims = try #require(quoteJSON["claims"] as? [String: Any]), evidence = try #require(quoteJSON["evidence"] as? [String: Any])
-        for key in ["enclavePublicKey", "measurement", "configHash", "nonce"] {
+        for key in ["enclavePublicKey", "measurement", "configHash", "nonce", "ticketPublicKey"] {
             var c = claims; c[key] = flipHex(try #require(c[key] as? String))
             var q = quoteJSON; q["claims"] = c; variants.append(("claims." + key, q))
         }
@@ -122,6 +122,28 @@ import Testing
             #expect(try cli(file, nonce: meta.nonce) == 2, "CLI accepted tampered \(name)")
             #expect(try python(file, nonce: meta.nonce) == 2, "verify.py accepted tampered \(name)")
         }
+    }
+
+    /// The ticket key is bound into the quote, and all three verifiers name it and its JWK kid alike.
+    @Test func ticketKeyIsBoundAndNamedAlikeEverywhere() throws {
+        let file = Self.vectors.appendingPathComponent("quote.json").path
+        let claims = try #require(quoteJSON["claims"] as? [String: Any])
+        let ticketKeyHex = try #require(claims["ticketPublicKey"] as? String)
+        let ticketKey = try #require(Hex.decode(ticketKeyHex, byteCount: 32))
+        let quote = try JSONDecoder().decode(AttestationQuote.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+        let verified = try QuoteVerifier(policy: .init(pinnedRoot: meta.platformRoot, expectedNonce: meta.nonce, allowSoftware: true, now: meta.verifyAt)).verify(quote)
+        #expect(verified.ticketPublicKey == ticketKey && verified.ticketPublicKey != verified.enclavePublicKey)
+        let kid = TicketJWK(publicKey: ticketKey).kid
+        let cli = try Self.run(Self.nanopay, ["attest", "verify", "--file", file, "--root", meta.platformRoot, "--nonce", meta.nonce,
+                                              "--now", String(meta.verifyAt), "--allow-software"])
+        #expect(cli.status == 0 && cli.output.contains("ticket key:        \(Hex.encode(ticketKey)) (kid \(kid))"), "\(cli.output)")
+        let py = try Self.run("python3", [Self.python, "quote", file, "--root", meta.platformRoot, "--nonce", meta.nonce,
+                                          "--now", String(meta.verifyAt), "--allow-software"])
+        #expect(py.status == 0 && py.output.contains("ticket key: \(Hex.encode(ticketKey))  kid: \(kid)"), "\(py.output)")
+        // Claims naming the receipt key as the ticket key do not even encode.
+        var same = quote.claims
+        same.ticketPublicKey = same.enclavePublicKey
+        #expect(same.reportData() == nil)
     }
 
     @Test func wrongRootNonceTimeMeasurementOrPlatformAreRefused() throws {

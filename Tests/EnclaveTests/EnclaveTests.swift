@@ -63,6 +63,31 @@ import Testing
         #expect(!forged.verify(pinnedEnclaveKey: enclave.publicKey))
         #expect(!receipt.verify(pinnedEnclaveKey: Ed25519KeyPair.generate().publicKey))
     }
+
+    /// The ticket key is its own key (never the receipt key), survives restarts, and signs JWS
+    /// compact tickets that verify under it and only under it.
+    @Test func ticketsAreSignedByASeparateStableKey() throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let enclave = try Enclave(.init(directory: dir.path, secret: secret, clock: SystemClock()))
+        #expect(enclave.ticketPublicKey.count == 32 && enclave.ticketPublicKey != enclave.publicKey)
+        #expect(try Enclave(.init(directory: dir.path, secret: secret, clock: SystemClock())).ticketPublicKey == enclave.ticketPublicKey)
+        let claims = TicketClaims(iss: Hex.encode(enclave.publicKey), sub: "0:" + String(repeating: "11", count: 32), aud: "seller",
+                                  scope: "GET:/api/*", iat: 100, nbf: 100, exp: 400, jti: String(repeating: "ab", count: 16),
+                                  amt: "1000", asset: "USDT", uses: nil)
+        let ticket = enclave.issueTicket(claims)
+        let parts = ticket.split(separator: ".").map(String.init)
+        #expect(parts.count == 3)
+        let header = try #require(Base64.decode(parts[0], urlSafeAllowed: true))
+        #expect(String(decoding: header, as: UTF8.self) == #"{"alg":"EdDSA","kid":"\#(enclave.ticketKeyId)","typ":"JWT"}"#)
+        #expect(enclave.ticketKeyId == TicketJWK(publicKey: enclave.ticketPublicKey).kid)
+        let payload = try #require(Base64.decode(parts[1], urlSafeAllowed: true))
+        #expect(try JSONDecoder().decode(TicketClaims.self, from: Data(payload)) == claims)
+        let signature = try #require(Base64.decode(parts[2], urlSafeAllowed: true))
+        let input = Array((parts[0] + "." + parts[1]).utf8)
+        #expect(Sodium.ed25519Verify(signature: signature, message: input, publicKey: enclave.ticketPublicKey))
+        #expect(!Sodium.ed25519Verify(signature: signature, message: input, publicKey: enclave.publicKey))
+        #expect(!ticket.contains("="), "JWS uses unpadded base64url")
+    }
 }
 
 @Suite struct AttestationTests {

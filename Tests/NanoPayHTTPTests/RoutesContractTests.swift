@@ -111,6 +111,10 @@ import Testing
                                                            expectedNonce: Hex.encode(nonce), allowSoftware: true,
                                                            now: s.fixture.nowSeconds)).verify(quote)
             #expect(verified.enclavePublicKey == s.fixture.enclave.publicKey)
+            // The JWKS publishes the attested ticket key, with its thumbprint as kid.
+            let jwks = try JSONDecoder().decode(TicketJWK.Set.self, from: Data(try await s.send(.get, "/.well-known/jwks.json").text.utf8))
+            #expect(jwks.keys.count == 1 && jwks.keys[0].publicKey == verified.ticketPublicKey && jwks.keys[0].kid == s.fixture.enclave.ticketKeyId)
+            #expect(jwks.keys[0].kty == "OKP" && jwks.keys[0].crv == "Ed25519" && jwks.keys[0].alg == "EdDSA")
             expectError(try await s.send(.get, "/attestation?nonce=zz"), 400, "invalid_request")
             expectError(try await s.send(.get, "/attestation?nonce=" + String(repeating: "00", count: 65)), 400, "invalid_request")
             #expect(try await s.send(.get, "/health")["status"] as? String == "ok")
