@@ -18,10 +18,11 @@ import Testing
         var url: String { "http://127.0.0.1:\(port)" }
     }
 
-    /// Starts nanopayd on a random free-looking port and waits for /health.
+    /// Starts nanopayd on a random port below Linux's ephemeral range (32768+, where client
+    /// sockets of parallel tests live) and waits for /health; another port if it cannot bind.
     static func start(dataDir: String, environment: [String: String]) async throws -> Daemon {
         for _ in 0..<5 {
-            let port = Int.random(in: 20_000...45_000)
+            let port = Int.random(in: 20_000...32_000)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: TestBinaries.path("nanopayd"))
             p.arguments = ["--data-dir", dataDir, "--port", String(port)]
@@ -145,7 +146,7 @@ extension DaemonProcessTests {
     static func runToExit(dataDir: String, environment: [String: String], timeoutSeconds: Double = 30) async throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TestBinaries.path("nanopayd"))
-        p.arguments = ["--data-dir", dataDir, "--port", String(Int.random(in: 20_000...45_000))]
+        p.arguments = ["--data-dir", dataDir, "--port", String(Int.random(in: 20_000...32_000))]
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe; p.standardError = pipe
