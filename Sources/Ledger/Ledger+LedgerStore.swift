@@ -72,6 +72,10 @@ extension Ledger: LedgerStore {
         try await perform { _ in () }.get()
     }
 
+    public func bindTicketTerms(_ terms: TicketTerms, confirmationId: String) async throws -> TicketTerms {
+        try await perform { tx in try tx.bindTicketTerms(terms, confirmationId: confirmationId) }.get()
+    }
+
     /// Prunes nonces past validBefore plus the grace period. Returns how many went.
     public func pruneNonces() async throws -> Int {
         try await perform { tx in try tx.pruneNonces() }.get()

@@ -24,6 +24,8 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     /// An x402 payment identifier is already bound to another payment.
     case paymentIdentifierConflict = "payment_identifier_conflict"
     case receiptNotFound = "receipt_not_found"
+    /// The payment already bought a ticket for other terms (audience, scope, lifetime or uses).
+    case ticketTermsConflict = "ticket_terms_conflict"
     case unsupportedVersion = "unsupported_version"
     case amountOverflow = "amount_overflow"
     case unauthorized = "unauthorized"

@@ -48,7 +48,7 @@ enum HTTPStatusMap {
         case .approvalNotFound, .policyNotFound, .receiptNotFound, .notFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
         case .nonceReused, .referenceConflict, .publicKeyConflict, .alreadyApproved, .alreadyRejected, .policyConflict,
-             .paymentIdentifierConflict: return .conflict
+             .paymentIdentifierConflict, .ticketTermsConflict: return .conflict
         case .expired, .approvalExpired: return .gone
         case .payloadTooLarge: return .contentTooLarge
         case .rateLimited: return .tooManyRequests

@@ -54,6 +54,12 @@ import Testing
             #expect(history == [PaymentSummary(from: buyer.address, to: sellerAddress(), amount: 300, status: .settled,
                                                createdAtMilliseconds: clock.nowMilliseconds(), confirmationId: facts.confirmationIdText, approvalId: nil)])
             #expect(try await store.recentPayments(buyer.address, limit: 10) == history)
+            // Ticket terms bind to a settled payment once; later terms get the first ones back.
+            let terms = TicketTerms(audience: "a", scope: try TicketScope(parsing: "GET:/x"), lifetimeSeconds: 60)
+            let other = TicketTerms(audience: "b", scope: try TicketScope(parsing: "*:/*"), lifetimeSeconds: 3600, uses: 5)
+            #expect(try await store.bindTicketTerms(terms, confirmationId: facts.confirmationIdText) == terms)
+            #expect(try await store.bindTicketTerms(other, confirmationId: facts.confirmationIdText) == terms)
+            await expectError(.receiptNotFound) { _ = try await store.bindTicketTerms(terms, confirmationId: String(repeating: "0", count: 32)) }
             // A dry run answers without writing.
             let dry = Self.request(buyer, amount: 10, clock: clock)
             guard case .settled = try await store.checkPayment(dry, holdTimeoutSeconds: 60) else { Issue.record("dry run"); return }

@@ -52,6 +52,10 @@ public protocol LedgerStore: AnyObject, Sendable {
     func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority, expectedVersion: UInt64?) async throws -> Policy
     /// Deletes nonce rows past validBefore plus the grace period; returns how many.
     func pruneNonces() async throws -> Int
+    /// Binds ticket terms to a settled payment, once: returns the terms bound to it, which are
+    /// `terms` the first time and the earlier terms after. `receipt_not_found` if no settled
+    /// payment has that confirmation id.
+    func bindTicketTerms(_ terms: TicketTerms, confirmationId: String) async throws -> TicketTerms
 
     // MARK: Reads (committed state)
     /// The payer's registered key. Hot path: engines answer from memory when they can.
