@@ -59,7 +59,8 @@ public final class PinnedService: ServiceTrust, Sendable {
     /// The facts to check receipts against now; nil while suspended.
     public var trusted: TrustedService? {
         guard case .trusted = state.withLock({ $0 }) else { return nil }
-        return TrustedService(enclaveKey: verified.enclavePublicKey, network: verified.network, asset: verified.asset)
+        return TrustedService(enclaveKey: verified.enclavePublicKey, network: verified.network, asset: verified.asset,
+                              ticketKey: verified.ticketPublicKey)
     }
 
     /// Why payments are not accepted now, if they are not.

@@ -6,8 +6,10 @@ public struct TrustedService: Sendable, Equatable {
     public var enclaveKey: [UInt8]
     public var network: String
     public var asset: String
-    public init(enclaveKey: [UInt8], network: String, asset: String) {
-        self.enclaveKey = enclaveKey; self.network = network; self.asset = asset
+    /// The key tickets must verify under (attested beside the enclave key); nil: accept no tickets.
+    public var ticketKey: [UInt8]?
+    public init(enclaveKey: [UInt8], network: String, asset: String, ticketKey: [UInt8]? = nil) {
+        self.enclaveKey = enclaveKey; self.network = network; self.asset = asset; self.ticketKey = ticketKey
     }
 
     /// The domain v2 authorizations to this service bind. Nil if the facts cannot form one.

@@ -25,6 +25,17 @@ public enum Sodium {
         return out
     }
 
+    /// HMAC-SHA256 with a key of any length (RFC 2104).
+    public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        ensureInitialized()
+        var state = crypto_auth_hmacsha256_state()
+        var out = [UInt8](repeating: 0, count: 32)
+        crypto_auth_hmacsha256_init(&state, key, key.count)
+        crypto_auth_hmacsha256_update(&state, message, UInt64(message.count))
+        crypto_auth_hmacsha256_final(&state, &out)
+        return out
+    }
+
     /// Keyed BLAKE2b (for key derivation from a secret).
     public static func blake2b(_ message: [UInt8], key: [UInt8], outputBytes: Int = 32) -> [UInt8] {
         ensureInitialized()

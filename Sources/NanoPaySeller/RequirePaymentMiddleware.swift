@@ -21,9 +21,12 @@ public protocol PaymentRequestContext: RequestContext {
 public struct NanoPayRequestContext: PaymentRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var payment: VerifiedPayment?
+    /// Set by `RequireTicketMiddleware` on a ticket-mode route.
+    public var ticket: TicketClaims?
     public init(source: Source) {
         coreContext = .init(source: source)
         payment = nil
+        ticket = nil
     }
 }
 

@@ -56,7 +56,7 @@ extension PaymentService {
             let claims = TicketClaims(iss: Hex.encode(enclave.publicKey), sub: receipt.from, aud: terms.audience,
                                       scope: terms.scope.description, iat: receipt.confirmedAt, nbf: receipt.confirmedAt,
                                       exp: receipt.confirmedAt + terms.lifetimeSeconds, jti: receipt.confirmationId,
-                                      amt: receipt.amount.description, asset: configuration.asset, uses: terms.uses)
+                                      amt: receipt.amount.description, asset: configuration.asset, payTo: receipt.to, uses: terms.uses)
             return .issued(IssuedTicket(ticket: enclave.issueTicket(claims), claims: claims, receipt: receipt, replayed: replayed))
         }
     }

@@ -73,7 +73,7 @@ import Testing
         #expect(try Enclave(.init(directory: dir.path, secret: secret, clock: SystemClock())).ticketPublicKey == enclave.ticketPublicKey)
         let claims = TicketClaims(iss: Hex.encode(enclave.publicKey), sub: "0:" + String(repeating: "11", count: 32), aud: "seller",
                                   scope: "GET:/api/*", iat: 100, nbf: 100, exp: 400, jti: String(repeating: "ab", count: 16),
-                                  amt: "1000", asset: "USDT", uses: nil)
+                                  amt: "1000", asset: "USDT", payTo: "0:" + String(repeating: "22", count: 32), uses: nil)
         let ticket = enclave.issueTicket(claims)
         let parts = ticket.split(separator: ".").map(String.init)
         #expect(parts.count == 3)

@@ -34,7 +34,7 @@ import Testing
         let first = try Self.issued(try await f.service.buyTicket(Self.payload(auth, Self.offer(f))))
         let c = first.claims
         #expect(c.iss == Hex.encode(f.enclave.publicKey) && c.sub == buyer.address.raw && c.aud == "report-api")
-        #expect(c.scope == "GET:/api/report/*" && c.amt == "500" && c.asset == "USDT" && c.uses == nil)
+        #expect(c.scope == "GET:/api/report/*" && c.amt == "500" && c.asset == "USDT" && c.uses == nil && c.payTo == sellerAddress().raw)
         #expect(c.iat == f.nowSeconds && c.nbf == c.iat && c.exp == c.iat + 120 && c.jti == first.receipt.confirmationId)
         #expect(!first.replayed && first.receipt.verify(pinnedEnclaveKey: f.enclave.publicKey))
         // Signed by the ticket key, and by it only.

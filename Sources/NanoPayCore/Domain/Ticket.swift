@@ -21,16 +21,19 @@ public struct TicketClaims: Codable, Equatable, Sendable {
     public var exp: UInt64
     /// The payment's confirmation id.
     public var jti: String
-    /// Atomic units paid, to `aud`'s payTo.
+    /// Atomic units paid.
     public var amt: String
     public var asset: String
+    /// Who was paid (canonical raw address). A seller checks it is itself: an audience name
+    /// alone would let a buyer pay its own second account and present the ticket.
+    public var payTo: String
     /// How many calls the ticket is good for, if limited.
     public var uses: UInt32?
 
     public init(iss: String, sub: String, aud: String, scope: String, iat: UInt64, nbf: UInt64, exp: UInt64, jti: String,
-                amt: String, asset: String, uses: UInt32?) {
+                amt: String, asset: String, payTo: String, uses: UInt32?) {
         self.iss = iss; self.sub = sub; self.aud = aud; self.scope = scope; self.iat = iat; self.nbf = nbf; self.exp = exp
-        self.jti = jti; self.amt = amt; self.asset = asset; self.uses = uses
+        self.jti = jti; self.amt = amt; self.asset = asset; self.payTo = payTo; self.uses = uses
     }
 }
 
