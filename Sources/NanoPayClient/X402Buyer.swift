@@ -15,6 +15,10 @@ public struct BuyerWallet: Sendable {
 /// An x402 buyer: on a 402 it picks the first `ton-nanopay` offer within its per-payment
 /// maximum, signs an authorization, retries once, and verifies the receipt that comes back.
 ///
+/// Ticket offers (`extra.ticket`): it buys the ticket at the offer's endpoint with the same
+/// signed payment, keeps it in `tickets` until it expires, and calls with `Authorization: Bearer`
+/// for every request the ticket's scope covers on that origin, paying again only when none does.
+///
 /// Receipt trust: a receipt is checked against `enclaveKey` when the buyer pinned one (e.g.
 /// through `nanopay attest verify`); otherwise against the key the seller advertised in
 /// `extra.enclavePublicKey`, which only proves the receipt matches the seller's claim
@@ -26,11 +30,12 @@ public struct X402Buyer: Sendable {
     public let timeoutSeconds: Int64
     /// For validBefore and the receipt's freshness.
     public let clock: any NanoClock
+    public let tickets: TicketWallet
 
     public init(wallet: BuyerWallet, maxAmountPerPayment: Amount, enclaveKey: [UInt8]? = nil, timeoutSeconds: Int64 = 30,
-                clock: any NanoClock = SystemClock()) {
+                clock: any NanoClock = SystemClock(), tickets: TicketWallet = TicketWallet()) {
         self.wallet = wallet; self.maxAmountPerPayment = maxAmountPerPayment; self.enclaveKey = enclaveKey
-        self.timeoutSeconds = timeoutSeconds; self.clock = clock
+        self.timeoutSeconds = timeoutSeconds; self.clock = clock; self.tickets = tickets
     }
 
     public enum ReceiptTrust: String, Sendable { case pinned, advertised, none }
@@ -47,6 +52,10 @@ public struct X402Buyer: Sendable {
         public var receiptVerified: Bool
         public var receiptTrust: ReceiptTrust
         public var paymentRequired: X402.PaymentRequired?
+        /// The ticket the request was made with (ticket-mode routes), and whether it was bought
+        /// for this request (false: reused from the wallet).
+        public var ticket: String? = nil
+        public var ticketBought = false
     }
 
     public struct Refusal: Error, CustomStringConvertible {
@@ -93,8 +102,14 @@ public struct X402Buyer: Sendable {
         return AuthorizationFields(PaymentAuthorization.sign(keyPair: wallet.keys, from: wallet.address, to: to, amount: amount, validBefore: validBefore))
     }
 
-    /// GET `url`, paying once if asked.
+    /// GET `url`, paying once if asked (or with a ticket that covers it).
     public func get(_ url: String) async throws -> Result {
+        let (origin, path) = Self.originAndPath(url)
+        if let held = tickets.ticket(origin: origin, method: "GET", path: path, nowSeconds: clock.nowSeconds()) {
+            var answer = try await fetch(url, paymentHeader: nil, bearer: held.ticket)
+            if answer.status != 402 { answer.ticket = held.ticket; return answer }
+            tickets.remove(ticket: held.ticket)
+        }
         let first = try await fetch(url, paymentHeader: nil)
         guard first.status == 402 else { return first }
         guard let header = first.headers.first(where: { $0.0.lowercased() == "payment-required" })?.1 else {
@@ -106,6 +121,9 @@ public struct X402Buyer: Sendable {
         }
         let fields = try authorize(offer, nowSeconds: clock.nowSeconds())
         let payload = X402.PaymentPayload(accepted: offer, authorization: fields, resource: required.resource)
+        if let ticketOffer = try? TicketOffer.from(extra: offer.extra, payTo: offer.payTo) {
+            return try await buyTicketAndCall(url, origin: origin, offer: offer, ticketOffer: ticketOffer, payload: payload, fields: fields)
+        }
         var second = try await fetch(url, paymentHeader: X402.encodeHeader(payload))
         second.paid = offer
         if let h = second.headers.first(where: { $0.0.lowercased() == "payment-response" })?.1 {
@@ -130,10 +148,48 @@ public struct X402Buyer: Sendable {
         return second
     }
 
-    func fetch(_ url: String, paymentHeader: String?) async throws -> Result {
+    /// Buys the ticket with the signed payment, checks the receipt that comes with it like any
+    /// receipt, keeps the ticket and calls `url` with it.
+    func buyTicketAndCall(_ url: String, origin: String, offer: X402.PaymentRequirements, ticketOffer: TicketOffer,
+                          payload: X402.PaymentPayload, fields: AuthorizationFields) async throws -> Result {
+        var request = HTTPClientRequest(url: ticketOffer.endpoint)
+        request.method = .POST
+        request.headers.add(name: X402.paymentSignatureHeader, value: X402.encodeHeader(payload))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeoutSeconds))
+        let body = try await response.body.collect(upTo: 1024 * 1024)
+        guard response.status == .ok else {
+            throw Refusal(description: "the ticket endpoint answered \(response.status.code): \(String(buffer: body).prefix(300))")
+        }
+        struct Bought: Decodable { var ticket: String; var expiresAt: UInt64; var receipt: Receipt }
+        let bought = try JSONDecoder().decode(Bought.self, from: Data(buffer: body))
+        tickets.add(TicketWallet.Entry(origin: origin, ticket: bought.ticket, scope: ticketOffer.terms.scope.description,
+                                       expiresAt: bought.expiresAt), nowSeconds: clock.nowSeconds())
+        var answer = try await fetch(url, paymentHeader: nil, bearer: bought.ticket)
+        answer.paid = offer
+        answer.ticket = bought.ticket
+        answer.ticketBought = true
+        answer.receipt = bought.receipt
+        let advertised = offer.extra?["enclavePublicKey"]?.stringValue.flatMap { Hex.decode($0, byteCount: 32) }
+        answer.receiptTrust = enclaveKey != nil ? .pinned : (advertised != nil ? .advertised : .none)
+        answer.receiptVerified = (enclaveKey ?? advertised).map {
+            ReceiptCheck(freshnessWindowSeconds: 3_600).verify(bought.receipt, for: fields, offer: offer,
+                                                              trusted: TrustedService(enclaveKey: $0, network: offer.network, asset: offer.asset),
+                                                              nowSeconds: clock.nowSeconds()) == nil
+        } ?? false
+        return answer
+    }
+
+    /// `scheme://host[:port]` and the path of a URL (the ticket wallet's keys).
+    static func originAndPath(_ url: String) -> (String, String) {
+        guard let u = URLComponents(string: url), let scheme = u.scheme, let host = u.host else { return (url, "/") }
+        return ("\(scheme)://\(host)\(u.port.map { ":\($0)" } ?? "")", u.path.isEmpty ? "/" : u.path)
+    }
+
+    func fetch(_ url: String, paymentHeader: String?, bearer: String? = nil) async throws -> Result {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
         if let paymentHeader { request.headers.add(name: X402.paymentSignatureHeader, value: paymentHeader) }
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeoutSeconds))
         let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
         return Result(status: Int(response.status.code), body: Data(buffer: body), headers: response.headers.map { ($0.name, $0.value) },

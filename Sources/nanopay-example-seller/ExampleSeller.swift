@@ -7,8 +7,10 @@ import NanoPayCore
 import NanoPaySeller
 
 /// An example seller, after the c402 demo: `/api/time` and `/status` are free, `/api/premium`
-/// costs 1000 units and `/api/joke` 500, paid through CyberNanoPay. At start-up it attests the
-/// service with a fresh nonce and pins its enclave key; every receipt must verify under it.
+/// costs 1000 units and `/api/joke` 500, paid through CyberNanoPay. `/api/report/{day}` is in
+/// ticket mode: one ticket (2000 units) buys every report for `--ticket-lifetime-seconds`, called
+/// directly with `Authorization: Bearer`. At start-up it attests the service with a fresh nonce
+/// and pins its enclave key and ticket key; every receipt and ticket must verify under them.
 @main
 struct ExampleSeller: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "nanopay-example-seller", abstract: "Example x402 seller paid through CyberNanoPay.")
@@ -20,6 +22,8 @@ struct ExampleSeller: AsyncParsableCommand {
     @Option(help: "Pinned platform root (hex), as `nanopay attest root` prints it.") var root: String
     @Flag(help: "Accept the service's software attestation (no hardware isolation).") var allowSoftware = false
     @Option(help: "Refuse receipts signed more than this many seconds from this machine's clock.") var receiptWindowSeconds: UInt64 = 60
+    @Option(help: "How long a report ticket lasts (1-3600 s).") var ticketLifetimeSeconds: UInt64 = 300
+    @Option(help: "Price of a report ticket (atomic units).") var ticketPrice: String = "2000"
 
     static let prices: [(path: String, amount: String, description: String)] = [
         ("/api/premium", "1000", "Premium content"),
@@ -59,6 +63,20 @@ struct ExampleSeller: AsyncParsableCommand {
                     return Paid(data: data, confirmationId: payment.confirmationId, payer: payment.payer, amount: payment.amount.description)
                 }
         }
+        // Ticket mode: buyers pay nanopayd's ticket endpoint once, then call the reports directly.
+        let ticket = TicketOffer(endpoint: service.client.baseURL + "/tickets", accessTokenEndpoint: service.client.baseURL + "/tickets/access-token",
+                                 terms: TicketTerms(audience: payee.raw, scope: try TicketScope(parsing: "GET:/api/report/*"),
+                                                    lifetimeSeconds: ticketLifetimeSeconds))
+        let price: Amount
+        do { price = try Amount(parsing: ticketPrice, allowZero: false) } catch { throw ValidationError("--ticket-price: \(error.description)") }
+        router.group("/api/report")
+            .add(middleware: try RequireTicketMiddleware<NanoPayRequestContext>(price: price, payTo: payee, ticket: ticket, trust: service,
+                                                                               description: "Daily reports (ticket)"))
+            .get("{day}") { _, context -> Report in
+                let claims = context.ticket!
+                return Report(day: context.parameters.get("day") ?? "", data: "Report for \(context.parameters.get("day") ?? "")",
+                              ticket: claims.jti, payer: claims.sub, expiresAt: claims.exp)
+            }
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "nanopay-example-seller"),
                               logger: logger)
         try await app.runService()
@@ -71,6 +89,14 @@ struct ExampleSeller: AsyncParsableCommand {
         var enclavePublicKey: String
         var network: String
         var asset: String
+    }
+
+    struct Report: ResponseCodable {
+        var day: String
+        var data: String
+        var ticket: String
+        var payer: String
+        var expiresAt: UInt64
     }
 
     struct Paid: ResponseCodable {

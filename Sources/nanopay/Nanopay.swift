@@ -9,7 +9,7 @@ import NIOHTTP1
 struct Nanopay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nanopay", abstract: "CyberNanoPay client: keys, authorizations, attestation, balances, approvals.",
-        subcommands: [Keygen.self, Address.self, Sign.self, Pay.self, Attest.self, Balance.self, Deposit.self, Approvals.self])
+        subcommands: [Keygen.self, Address.self, Sign.self, Pay.self, Ticket.self, Attest.self, Balance.self, Deposit.self, Approvals.self])
 }
 
 struct ServiceOptions: ParsableArguments {
@@ -197,6 +197,7 @@ struct Pay: AsyncParsableCommand {
     @Option(help: "Your TON address (the payer).") var from: String
     @Option(help: "Most you will pay for this request (atomic units).") var maxAmount: String
     @Option(help: "Pinned enclave key (hex) receipts must verify under; default: the key the seller advertises.") var enclaveKey: String?
+    @Option(help: "File that keeps bought tickets (0600) until they expire, so later runs reuse them.") var ticketCache: String?
 
     func run() async throws {
         let wallet = BuyerWallet(keys: try loadKey(key), address: try TONAddress(parsing: from))
@@ -205,7 +206,8 @@ struct Pay: AsyncParsableCommand {
             guard let k = Hex.decode(enclaveKey, byteCount: 32) else { throw ValidationError("--enclave-key must be 64 hex characters") }
             pinned = k
         }
-        let buyer = X402Buyer(wallet: wallet, maxAmountPerPayment: try Amount(parsing: maxAmount), enclaveKey: pinned)
+        let tickets = ticketCache.map { TicketWallet(path: $0) } ?? TicketWallet()
+        let buyer = X402Buyer(wallet: wallet, maxAmountPerPayment: try Amount(parsing: maxAmount), enclaveKey: pinned, tickets: tickets)
         let result: X402Buyer.Result
         do { result = try await buyer.get(url) } catch let refusal as X402Buyer.Refusal {
             FileHandle.standardError.write(Data("cannot pay: \(refusal.description)\n".utf8))
@@ -214,11 +216,55 @@ struct Pay: AsyncParsableCommand {
         print("status: \(result.status)")
         print("body: \(String(decoding: result.body, as: UTF8.self))")
         if let offer = result.paid { print("paid: \(offer.amount) \(offer.asset) to \(offer.payTo) on \(offer.network)") }
+        if result.ticket != nil { print("ticket: \(result.ticketBought ? "bought for this request" : "reused, no payment")") }
         if let receipt = result.receipt {
             print("receipt: \(receipt.confirmationId) remaining \(receipt.remainingBalance) — \(result.receiptVerified ? "verified" : "NOT VERIFIED") (\(result.receiptTrust.rawValue) key)")
         } else if let required = result.paymentRequired {
             print("refused: \(required.error ?? "unknown")")
         }
         if result.status >= 400 || (result.receipt != nil && !result.receiptVerified) { throw ExitCode(1) }
+    }
+}
+
+struct Ticket: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Inspect tickets.", subcommands: [Decode.self])
+
+    struct Decode: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a ticket's header and claims; with --ticket-key, whether it verifies.")
+        @Argument(help: "The ticket (JWT), or - to read it from standard input.") var ticket: String
+        @Option(help: "The attested ticket key (hex), as `nanopay attest verify` prints it.") var ticketKey: String?
+        @Option(help: "The service's enclave key (hex): the ticket's iss must name it.") var enclaveKey: String?
+
+        func run() async throws {
+            let text = ticket == "-" ? (readLine() ?? "") : ticket
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let parts = token.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3, let header = Base64.decode(parts[0], urlSafeAllowed: true), let payload = Base64.decode(parts[1], urlSafeAllowed: true),
+                  let claims = try? JSONDecoder().decode(TicketClaims.self, from: Data(payload)) else {
+                FileHandle.standardError.write(Data("INVALID: not a CyberNanoPay ticket (JWS compact with ticket claims)\n".utf8))
+                throw ExitCode(2)
+            }
+            print("header:  \(String(decoding: header, as: UTF8.self))")
+            print("payer:   \(claims.sub)")
+            print("paid:    \(claims.amt) \(claims.asset) to \(claims.payTo) (audience \(claims.aud))")
+            print("scope:   \(claims.scope)\(claims.uses.map { "  uses: \($0)" } ?? "")")
+            let now = SystemClock().nowSeconds()
+            print("valid:   \(claims.nbf) to \(claims.exp) (\(claims.exp > now ? "\(claims.exp - now) s left" : "expired"))")
+            print("payment: \(claims.jti)  issuer: \(claims.iss)")
+            guard let ticketKey else { print("signature: not checked (give --ticket-key)"); return }
+            guard let key = Hex.decode(ticketKey, byteCount: 32) else { throw ValidationError("--ticket-key must be 64 hex characters") }
+            let headerFields = (try? JSONSerialization.jsonObject(with: Data(header))) as? [String: Any]
+            let kidOK = headerFields?["kid"] as? String == TicketJWK(publicKey: key).kid && headerFields?["alg"] as? String == "EdDSA"
+            let signatureOK = Base64.decode(parts[2], urlSafeAllowed: true).map {
+                Sodium.ed25519Verify(signature: $0, message: Array((parts[0] + "." + parts[1]).utf8), publicKey: key)
+            } ?? false
+            let issuerOK = enclaveKey.map { claims.iss == $0.lowercased() } ?? true
+            if kidOK && signatureOK && issuerOK {
+                print("signature: valid under ticket key \(TicketJWK(publicKey: key).kid)\(enclaveKey == nil ? "" : ", issued by the given service")")
+            } else {
+                print("signature: INVALID (\(!kidOK ? "alg or kid is not this key's" : !signatureOK ? "does not verify under this key" : "issued by another service"))")
+                throw ExitCode(2)
+            }
+        }
     }
 }

@@ -42,27 +42,9 @@ import Testing
         try await proxy.test(.live) { proxyClient in
             let proxyURL = "http://127.0.0.1:\(try #require(proxyClient.port))"
             let root = try String(contentsOfFile: dir.path + "/data/enclave/platform-root.pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            // A port below Linux's ephemeral range (32768+), so no client socket holds it; a seller
-            // that still cannot bind it exits, and the next attempt takes another.
-            let log = dir.path + "/seller.log"
-            var seller = Process(), sellerURL = "", up = false
-            for _ in 0..<5 where !up {
-                let sellerPort = Int.random(in: 20_000...32_000)
-                seller = Process()
-                seller.executableURL = URL(fileURLWithPath: TestBinaries.path("nanopay-example-seller"))
-                seller.arguments = ["--port", String(sellerPort), "--service-url", proxyURL, "--pay-to", sellerAddress().raw, "--root", root, "--allow-software"]
-                FileManager.default.createFile(atPath: log, contents: nil)
-                seller.standardOutput = FileHandle(forWritingAtPath: log); seller.standardError = FileHandle(forWritingAtPath: log)
-                try seller.run()
-                sellerURL = "http://127.0.0.1:\(sellerPort)"
-                for _ in 0..<200 where !up && seller.isRunning {
-                    up = (try? await ServiceClient(baseURL: sellerURL, timeoutSeconds: 1).send(.GET, "/status"))?.status == 200
-                    if !up { try await Task.sleep(for: .milliseconds(50)) }
-                }
-                if !up && seller.isRunning { seller.terminate(); seller.waitUntilExit() }
-            }
-            defer { if seller.isRunning { seller.terminate(); seller.waitUntilExit() } }
-            try #require(up, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            let (seller, sellerURL) = try await ExampleSellerProcess.start(serviceURL: proxyURL, payTo: sellerAddress().raw, root: root,
+                                                                           logPath: dir.path + "/seller.log")
+            defer { seller.terminate(); seller.waitUntilExit() }
             let health = try await upstream.send(.GET, "/health").decode([String: String].self)
             let enclaveKey = try #require(Hex.decode(health["enclavePublicKey"] ?? "", byteCount: 32))
             let wallet = BuyerWallet(keys: buyer.keys, address: buyer.address)
