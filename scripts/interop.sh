@@ -3,7 +3,8 @@
 #  1. the SDK's x402HttpxClient, with a ton-nanopay scheme plug-in (PyNaCl), pays the example seller;
 #  2. an SDK FastAPI resource server using nanopayd's /x402 facilitator API accepts a payment
 #     made by our Swift client (`nanopay pay`);
-#  3. x402-conformance: `x402conf live` on the facilitator and `x402conf resource` on a paid route.
+#  3. x402-conformance: `x402conf live` on the facilitator and `x402conf resource` on a paid route;
+#  4. the x402_mock access-token flow with `requests` on the example seller's ticket-mode route.
 # Uses the debug build made by scripts/test.sh. Every process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +12,9 @@ bin=$(pwd)/${1:-.build/debug}
 venv=.venv-interop
 if [ ! -x "$venv/bin/x402conf" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "x402==2.25.0" "x402-conformance==1.6.0" pynacl httpx fastapi uvicorn cryptography
+  "$venv/bin/pip" install --quiet "x402==2.25.0" "x402-conformance==1.6.0" pynacl httpx fastapi uvicorn cryptography requests
 fi
+"$venv/bin/python" -c "import requests" 2>/dev/null || "$venv/bin/pip" install --quiet requests
 py=$(pwd)/$venv/bin/python
 work=$(mktemp -d)
 pids=()
@@ -59,8 +61,12 @@ echo "== 3. x402-conformance"
 "$venv/bin/x402conf" live --fail-on-error "$service/x402" > "$work/conf-live.json" || fail "x402conf live"
 "$venv/bin/x402conf" resource --fail-on-error "http://127.0.0.1:$seller_port/api/premium" > "$work/conf-resource.json" || fail "x402conf resource"
 
+echo "== 4. x402_mock access-token flow (requests) on a ticket-mode route"
+"$py" interop/access_token_flow.py "http://127.0.0.1:$seller_port/api/report/monday" "$py_seed" "$py_address" 5 \
+  || fail "the access-token flow did not pay once and call five times"
+
 echo "== ledger after interop"
 curl -sf "$service/balance/$py_address"; echo
 curl -sf "$service/balance/$swift_address"; echo
-curl -sf "$service/balance/$seller_address" | "$py" -c "import json,sys; b=json.load(sys.stdin); print(b); assert b['totalReceived']=='2000', 'seller should have received 1000 + 1000'"
+curl -sf "$service/balance/$seller_address" | "$py" -c "import json,sys; b=json.load(sys.stdin); print(b); assert b['totalReceived']=='4000', 'seller should have received 1000 + 1000 + one 2000 ticket'"
 echo "interop: passed"

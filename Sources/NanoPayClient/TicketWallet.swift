@@ -56,6 +56,7 @@ public final class TicketWallet: Sendable {
         guard let path, let data = try? JSONEncoder().encode(list) else { return }
         let tmp = path + ".tmp"
         guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else { return }
-        _ = try? FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: tmp))
+        // rename(2) replaces the old file atomically (FileManager's move refuses an existing one).
+        if rename(tmp, path) != 0 { unlink(tmp) }
     }
 }
