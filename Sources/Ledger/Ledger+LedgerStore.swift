@@ -72,6 +72,18 @@ extension Ledger: LedgerStore {
         try await perform { _ in () }.get()
     }
 
+    public func reservePayment(_ request: PaymentRequest, holdTimeoutSeconds: UInt64, reservationTimeoutSeconds: UInt64,
+                               captureTokenHash: [UInt8]) async throws -> ReservationRecord {
+        try await perform(isPayment: true) { tx in
+            try tx.reserve(request, holdTimeoutSeconds: holdTimeoutSeconds, reservationTimeoutSeconds: reservationTimeoutSeconds,
+                           captureTokenHash: captureTokenHash)
+        }.get()
+    }
+
+    public func resolveReservation(id: String, captureTokenHash: [UInt8], capture: Bool) async throws -> ReservationResolution {
+        try await perform { tx in try tx.resolveReservation(id, captureTokenHash: captureTokenHash, capture: capture) }.get()
+    }
+
     public func bindTicketTerms(_ terms: TicketTerms, confirmationId: String) async throws -> TicketTerms {
         try await perform { tx in try tx.bindTicketTerms(terms, confirmationId: confirmationId) }.get()
     }
@@ -133,13 +145,13 @@ extension Ledger: LedgerStore {
             let s: Statement
             switch status {
             case .pending:
-                s = try tx.db.statement(cols + " WHERE status = 'pending' AND expires_at > ? ORDER BY requested_at LIMIT ?")
+                s = try tx.db.statement(cols + " WHERE kind = 'approval' AND status = 'pending' AND expires_at > ? ORDER BY requested_at LIMIT ?")
                 s.bind(1, tx.now).bind(2, Int64(limit))
             case .expired:
-                s = try tx.db.statement(cols + " WHERE status = 'expired' OR (status = 'pending' AND expires_at <= ?) ORDER BY requested_at DESC LIMIT ?")
+                s = try tx.db.statement(cols + " WHERE kind = 'approval' AND (status = 'expired' OR (status = 'pending' AND expires_at <= ?)) ORDER BY requested_at DESC LIMIT ?")
                 s.bind(1, tx.now).bind(2, Int64(limit))
             case .approved, .rejected:
-                s = try tx.db.statement(cols + " WHERE status = ? ORDER BY requested_at DESC LIMIT ?")
+                s = try tx.db.statement(cols + " WHERE kind = 'approval' AND status = ? ORDER BY requested_at DESC LIMIT ?")
                 s.bind(1, status.rawValue).bind(2, Int64(limit))
             }
             var out: [Approval] = []
@@ -158,7 +170,7 @@ extension Ledger: LedgerStore {
 
     public func pendingApprovalCount() async throws -> Int {
         try await readTransaction { tx in
-            let s = try tx.db.statement("SELECT COUNT(*) FROM approvals WHERE status = 'pending' AND expires_at > ?")
+            let s = try tx.db.statement("SELECT COUNT(*) FROM approvals WHERE kind = 'approval' AND status = 'pending' AND expires_at > ?")
             s.bind(1, tx.now)
             return try s.step() ? Int(s.int(0)) : 0
         }

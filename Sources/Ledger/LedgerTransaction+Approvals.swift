@@ -2,7 +2,7 @@ import NanoPayCore
 
 extension LedgerTransaction {
     func approvalRow(_ id: String) throws -> Approval {
-        let s = try db.statement("SELECT id, payer, payee, amount, status, reason, requested_at, expires_at, decided_by, decided_at, decision_reason, confirmation_id FROM approvals WHERE id = ?")
+        let s = try db.statement("SELECT id, payer, payee, amount, status, reason, requested_at, expires_at, decided_by, decided_at, decision_reason, confirmation_id FROM approvals WHERE id = ? AND kind = 'approval'")
         s.bind(1, id)
         guard try s.step() else { throw NanoPayError(.approvalNotFound, "no approval with id \(id)") }
         let a = try Self.approval(from: s)
@@ -42,12 +42,15 @@ extension LedgerTransaction {
 
     /// Moves a pending hold to its final state, with the matching transfer. Returns the settled
     /// payment when posted.
+    /// Reservations (`kind = 'reservation'`) resolve the same way; they count in the totals as
+    /// settled payments once captured, and not at all otherwise (they are not approvals).
     @discardableResult
-    private func resolve(_ id: String, to status: ApprovalStatus, by: String, reason: String?) throws -> SettledPayment? {
-        let s = try db.statement("SELECT payer, nonce, payee, amount FROM approvals WHERE id = ? AND status = 'pending'")
+    func resolve(_ id: String, to status: ApprovalStatus, by: String, reason: String?) throws -> SettledPayment? {
+        let s = try db.statement("SELECT payer, nonce, payee, amount, kind FROM approvals WHERE id = ? AND status = 'pending'")
         s.bind(1, id)
         guard try s.step() else { throw NanoPayError(.internalError, "approval \(id) is not pending") }
         let payer = s.text(0) ?? "", nonce = s.blob(1) ?? [], payee = s.text(2) ?? "", holdAmount = amount(s, 3)
+        let isReservation = s.text(4) == "reservation"
         s.reset()
         guard var payerRow = try account(try Self.storedAddress(payer)), let held = payerRow.balance.held.subtracting(holdAmount) else {
             preconditionFailure("hold \(id) is not covered by the payer's held balance")
@@ -74,23 +77,28 @@ extension LedgerTransaction {
                                      confirmationId: Self.confirmationId(payer: payer, digest: p.digest, nowMilliseconds: nowMilliseconds))
             settled = facts
             confirmationId = facts.confirmationIdText
-            totals.paymentsApproved += 1
+            if isReservation { totals.paymentsSettled += 1 } else { totals.paymentsApproved += 1 }
             totals.volume = volume
         case .rejected, .expired:
             guard let available = payerRow.balance.available.adding(holdAmount) else { preconditionFailure("void overflow") }
             payerRow.balance.available = available
             try save(payerRow)
             try transfer(status == .rejected ? .void : .expire, debit: payer, credit: payee, amount: holdAmount, reference: id)
-            if status == .rejected { totals.paymentsRejected += 1 } else { totals.paymentsExpired += 1 }
+            if !isReservation {
+                if status == .rejected { totals.paymentsRejected += 1 } else { totals.paymentsExpired += 1 }
+            }
         case .pending:
             preconditionFailure("cannot resolve to pending")
         }
-        totals.paymentsHeld -= 1
+        if !isReservation { totals.paymentsHeld -= 1 }
         try db.statement("UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?, confirmation_id = ? WHERE id = ?")
             .bind(1, status.rawValue).bind(2, by).bind(3, now).bind(4, reason).bind(5, confirmationId).bind(6, id).run()
-        try db.statement("UPDATE payments SET status = ?, confirmation_id = ?, remaining_balance = ?, confirmed_at = ? WHERE payer = ? AND nonce = ? AND live = 1")
+        // A captured reservation was served by its capture: any later verify of it is a replay.
+        // (An approved hold is served by the buyer's first verify after the approval.)
+        try db.statement("UPDATE payments SET status = ?, confirmation_id = ?, remaining_balance = ?, confirmed_at = ?, served = ? WHERE payer = ? AND nonce = ? AND live = 1")
             .bind(1, status.rawValue).bind(2, confirmationId).bind(3, settled?.remainingBalance.bigEndianBytes)
-            .bind(4, settled.map { Int64(clamping: $0.confirmedAtSeconds) }).bind(5, payer).bind(6, nonce).run()
+            .bind(4, settled.map { Int64(clamping: $0.confirmedAtSeconds) }).bind(5, Int64(isReservation ? 1 : 0))
+            .bind(6, payer).bind(7, nonce).run()
         return settled
     }
 

@@ -29,16 +29,41 @@ extension LedgerTransaction {
     /// settled payment's facts and nonce consumption, all in this transaction. A failed check
     /// writes nothing. A hold expires `holdTimeoutSeconds` after now, or at validBefore if sooner.
     func pay(_ request: PaymentRequest, holdTimeoutSeconds: UInt64) throws -> PaymentRecord {
+        switch try record(request, holdTimeoutSeconds: holdTimeoutSeconds, reservation: nil) {
+        case .payment(let record): return record
+        case .reservation: throw NanoPayError(.internalError, "a payment became a reservation")
+        }
+    }
+
+    /// A reservation's parameters: how long it holds, and the hash of the token that resolves it.
+    struct ReservationTerms {
+        var timeoutSeconds: UInt64
+        var captureTokenHash: [UInt8]
+    }
+
+    enum Recorded {
+        case payment(PaymentRecord)
+        case reservation(id: String, expiresAtMilliseconds: UInt64)
+    }
+
+    /// A payment, or with `reservation` a reservation: every check is the same (nonce, key,
+    /// policies, rate limits, balance); only the last step differs (settle, or hold for the
+    /// token's holder). A payment policy holds for a human is held either way.
+    func record(_ request: PaymentRequest, holdTimeoutSeconds: UInt64, reservation: ReservationTerms?) throws -> Recorded {
         let auth = request.authorization
         let payer = auth.from.raw, payee = auth.to.raw
 
         // Nonce state: an identical resubmission gets the original outcome; any other use of
-        // the nonce is refused.
+        // the nonce is refused. A reservation needs an authorization never seen before: a second
+        // reserve must not learn anything that resolves the first.
         if let existing = try paymentRow(payer: payer, nonce: auth.nonce) {
+            if reservation != nil {
+                throw NanoPayError(.authorizationInUse, "this authorization is already reserved, settled or held; sign a new one")
+            }
             guard Sodium.constantTimeEqual(existing.digest, request.digest) else {
                 throw NanoPayError(.nonceReused, "this nonce was already used by a different authorization from this payer")
             }
-            return try replay(existing, payer: payer, nonce: auth.nonce)
+            return .payment(try replay(existing, payer: payer, nonce: auth.nonce))
         }
 
         guard var payerRow = try account(auth.from), let key = payerRow.publicKey else {
@@ -89,27 +114,31 @@ extension LedgerTransaction {
                 .bind(1, address).bind(2, direction.rawValue).bind(3, tat).run()
         }
 
-        if !holdReasons.isEmpty {
+        if !holdReasons.isEmpty || reservation != nil {
             guard let held = payerRow.balance.held.adding(auth.amount) else { throw NanoPayError(.amountOverflow, "held balance would overflow") }
             payerRow.balance.available = available
             payerRow.balance.held = held
             try save(payerRow)
-            let approvalId = Self.approvalId(payer: payer, digest: request.digest)
+            let isReservation = holdReasons.isEmpty
+            let holdId = isReservation ? Self.reservationId(payer: payer, digest: request.digest) : Self.approvalId(payer: payer, digest: request.digest)
             // validBefore is the buyer's number: saturate rather than wrap (a wrapped product
             // would expire the hold at once).
             let (validBeforeMs, overflow) = auth.validBefore.multipliedReportingOverflow(by: 1000)
-            let timeoutMs = holdTimeoutSeconds.multipliedReportingOverflow(by: 1000)
+            let timeoutMs = (isReservation ? reservation?.timeoutSeconds ?? 0 : holdTimeoutSeconds).multipliedReportingOverflow(by: 1000)
             let untilTimeout = nowMilliseconds.addingReportingOverflow(timeoutMs.partialValue)
             let timeoutEnd = timeoutMs.overflow || untilTimeout.overflow ? UInt64.max : untilTimeout.partialValue
             let expiresAt = min(timeoutEnd, overflow ? .max : validBeforeMs)
-            try transfer(.hold, debit: payer, credit: payee, amount: auth.amount, reference: approvalId)
-            try db.statement("INSERT INTO approvals (id, payer, nonce, payee, amount, status, reason, requested_at, expires_at) VALUES (?,?,?,?,?,'pending',?,?,?)")
-                .bind(1, approvalId).bind(2, payer).bind(3, auth.nonce).bind(4, payee).bind(5, auth.amount)
-                .bind(6, holdReasons.joined(separator: "; ")).bind(7, now).bind(8, Int64(expiresAt)).run()
-            try insertPayment(auth, digest: request.digest, status: .held, confirmationId: nil, approvalId: approvalId)
+            try transfer(.hold, debit: payer, credit: payee, amount: auth.amount, reference: holdId)
+            try db.statement("INSERT INTO approvals (id, payer, nonce, payee, amount, status, reason, requested_at, expires_at, kind, capture_token_hash) VALUES (?,?,?,?,?,'pending',?,?,?,?,?)")
+                .bind(1, holdId).bind(2, payer).bind(3, auth.nonce).bind(4, payee).bind(5, auth.amount)
+                .bind(6, isReservation ? "reserved until captured or voided" : holdReasons.joined(separator: "; ")).bind(7, now)
+                .bind(8, Int64(expiresAt)).bind(9, isReservation ? "reservation" : "approval")
+                .bind(10, isReservation ? reservation?.captureTokenHash : nil).run()
+            try insertPayment(auth, digest: request.digest, status: .held, confirmationId: nil, approvalId: holdId)
             try bindPaymentIdentifier(request)
+            if isReservation { return .reservation(id: holdId, expiresAtMilliseconds: expiresAt) }
             totals.paymentsHeld += 1
-            return .held(approvalId: approvalId, expiresAtMilliseconds: expiresAt)
+            return .payment(.held(approvalId: holdId, expiresAtMilliseconds: expiresAt))
         }
 
         var payeeRow = try accountOrNew(auth.to)
@@ -132,7 +161,7 @@ extension LedgerTransaction {
         try bindPaymentIdentifier(request)
         totals.paymentsSettled += 1
         totals.volume = volume
-        return .settled(settled, replayed: false)
+        return .payment(.settled(settled, replayed: false))
     }
 
     /// The answer to an identical resubmission.
@@ -147,11 +176,20 @@ extension LedgerTransaction {
             }
             return .settled(try settledPayment(existing.confirmationId ?? ""), replayed: existing.served)
         case .held:
+            if try isReservation(existing.approvalId ?? "") {
+                throw NanoPayError(.authorizationInUse, "this authorization is reserved by a gateway until it is captured or voided")
+            }
             let approval = try approvalRow(existing.approvalId ?? "")
             return .held(approvalId: approval.id, expiresAtMilliseconds: approval.expiresAtMilliseconds)
         case .rejected:
+            if try isReservation(existing.approvalId ?? "") {
+                throw NanoPayError(.authorizationInUse, "this authorization was reserved and voided (nothing was charged); sign a new one")
+            }
             throw NanoPayError(.approvalRejected, "this payment was rejected by an operator")
         case .expired:
+            if try isReservation(existing.approvalId ?? "") {
+                throw NanoPayError(.authorizationInUse, "this authorization's reservation expired (nothing was charged); sign a new one")
+            }
             throw NanoPayError(.approvalExpired, "this payment's approval window expired before a decision")
         }
     }
@@ -282,6 +320,11 @@ extension LedgerTransaction {
     static func confirmationId(payer: String, digest: [UInt8], nowMilliseconds: UInt64) -> String {
         let time = withUnsafeBytes(of: nowMilliseconds.bigEndian) { Array($0.suffix(6)) }
         return Hex.encode(time + Sodium.sha256(Array("CyberNanoPay:confirmation:v3:\(payer):".utf8) + digest).prefix(10))
+    }
+
+    /// Reservations have ids of their own (`res_`), so they never collide with approvals.
+    static func reservationId(payer: String, digest: [UInt8]) -> String {
+        "res_" + Hex.encode(Sodium.sha256(Array("CyberNanoPay:reservation:v1:\(payer):".utf8) + digest).prefix(12))
     }
 
     static func approvalId(payer: String, digest: [UInt8]) -> String {

@@ -26,6 +26,13 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case receiptNotFound = "receipt_not_found"
     /// The payment already bought a ticket for other terms (audience, scope, lifetime or uses).
     case ticketTermsConflict = "ticket_terms_conflict"
+    /// The authorization is already reserved, settled or held: a reservation needs an unused one.
+    case authorizationInUse = "authorization_in_use"
+    case reservationNotFound = "reservation_not_found"
+    /// A reservation resolves once: captured, it cannot be voided, and the reverse.
+    case alreadyCaptured = "already_captured"
+    case alreadyVoided = "already_voided"
+    case reservationExpired = "reservation_expired"
     case unsupportedVersion = "unsupported_version"
     case amountOverflow = "amount_overflow"
     case unauthorized = "unauthorized"

@@ -45,11 +45,11 @@ enum HTTPStatusMap {
         case .invalidSignature, .unauthorized: return .unauthorized
         case .insufficientBalance: return HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
         case .unknownPayer, .approvalRejected, .forbidden, .policyNotTighter: return .forbidden
-        case .approvalNotFound, .policyNotFound, .receiptNotFound, .notFound: return .notFound
+        case .approvalNotFound, .policyNotFound, .receiptNotFound, .reservationNotFound, .notFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
         case .nonceReused, .referenceConflict, .publicKeyConflict, .alreadyApproved, .alreadyRejected, .policyConflict,
-             .paymentIdentifierConflict, .ticketTermsConflict: return .conflict
-        case .expired, .approvalExpired: return .gone
+             .paymentIdentifierConflict, .ticketTermsConflict, .authorizationInUse, .alreadyCaptured, .alreadyVoided: return .conflict
+        case .expired, .approvalExpired, .reservationExpired: return .gone
         case .payloadTooLarge: return .contentTooLarge
         case .rateLimited: return .tooManyRequests
         case .approvalRequired: return .accepted

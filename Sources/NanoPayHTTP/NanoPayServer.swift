@@ -21,12 +21,13 @@ public enum NanoPayServer {
     /// `console: false` (`nanopayd --no-console`) leaves `/console` unrouted: 404 like any unknown path.
     public static func makeRouter(service: PaymentService, operatorToken: OperatorToken, console: Bool = true) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ContractMiddleware(routeTable: RouteTable(routeList + TicketRoutes.routeList + (console ? ConsoleRoutes.routeList : []))))
+        router.add(middleware: ContractMiddleware(routeTable: RouteTable(routeList + TicketRoutes.routeList + ReservationRoutes.routeList + (console ? ConsoleRoutes.routeList : []))))
         router.add(middleware: MetricsMiddleware())
         Routes(service: service, operatorToken: operatorToken).register(on: router)
         if console { ConsoleRoutes().register(on: router) }
         X402Routes(facilitator: X402Facilitator(service: service)).register(on: router)
         TicketRoutes(service: service).register(on: router)
+        ReservationRoutes(service: service).register(on: router)
         let levels = ScrapeGauges()
         router.get("/metrics") { _, _ in
             levels.update(from: service)

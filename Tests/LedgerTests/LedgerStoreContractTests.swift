@@ -67,6 +67,36 @@ import Testing
         }
     }
 
+    @Test(arguments: names) func reservationsResolveOnceForTheTokenHolder(engine: String) async throws {
+        try await Self.withStore(engine) { store, clock in
+            let buyer = Buyer(index: 83)
+            _ = try await store.deposit(address: buyer.address, amount: 1_000, publicKey: buyer.keys.publicKey, reference: "d1")
+            let token = Sodium.sha256([1]), other = Sodium.sha256([2])
+            let r = Self.request(buyer, amount: 300, clock: clock)
+            guard case .reserved(let id, let expires) = try await store.reservePayment(r, holdTimeoutSeconds: 60, reservationTimeoutSeconds: 30,
+                                                                                       captureTokenHash: token) else { Issue.record("not reserved"); return }
+            #expect(expires == clock.nowMilliseconds() + 30_000)
+            #expect(try await store.balance(buyer.address).held == 300)
+            await expectError(.authorizationInUse) { _ = try await store.reservePayment(r, holdTimeoutSeconds: 60, reservationTimeoutSeconds: 30, captureTokenHash: other) }
+            await expectError(.authorizationInUse) { _ = try await store.recordPayment(r, holdTimeoutSeconds: 60) }
+            await expectError(.forbidden) { _ = try await store.resolveReservation(id: id, captureTokenHash: other, capture: true) }
+            guard case .captured(let facts, replayed: false) = try await store.resolveReservation(id: id, captureTokenHash: token, capture: true) else {
+                Issue.record("not captured"); return
+            }
+            #expect(facts.amount == 300 && facts.remainingBalance == 700)
+            #expect(try await store.resolveReservation(id: id, captureTokenHash: token, capture: true) == .captured(facts, replayed: true))
+            await expectError(.alreadyCaptured) { _ = try await store.resolveReservation(id: id, captureTokenHash: token, capture: false) }
+            #expect(try await store.approvals(status: .approved, limit: 10).isEmpty, "reservations are not approvals")
+            // Unresolved: it expires with the clock and the funds return.
+            guard case .reserved(let id2, _) = try await store.reservePayment(Self.request(buyer, amount: 100, clock: clock), holdTimeoutSeconds: 60,
+                                                                              reservationTimeoutSeconds: 30, captureTokenHash: token) else { return }
+            clock.advance(seconds: 31)
+            try await store.sweepExpiredHolds()
+            await expectError(.reservationExpired) { _ = try await store.resolveReservation(id: id2, captureTokenHash: token, capture: true) }
+            #expect(try await store.balance(buyer.address).available == 700)
+        }
+    }
+
     @Test(arguments: names) func holdsResolveExactlyOnceAndExpireByTheClock(engine: String) async throws {
         try await Self.withStore(engine) { store, clock in
             let buyer = Buyer(index: 81)

@@ -191,7 +191,7 @@ import Testing
             """
         let after = try python("exec(" + String(reflecting: check) + ")")
         #expect(after == """
-            6
+            7
             ['payments_confirmation', 'payments_nonce', 'payments_payee_time', 'payments_payer_time', 'payments_valid_before']
             [('01010101010101010101010101010101', '1111', 'settled', '0000000000000000000000000000005D', 1700000001, 1), ('02020202020202020202020202020202', '2222', 'settled', '00000000000000000000000000000056', 1700000001, 0), ('03030303030303030303030303030303', '3333', 'approved', '0000000000000000000000000000004F', 1700000001, 0)]
             [('post',)]

@@ -38,6 +38,19 @@ public protocol LedgerStore: AnyObject, Sendable {
     /// What `recordPayment` would answer now, changing nothing.
     func checkPayment(_ request: PaymentRequest, holdTimeoutSeconds: UInt64) async throws -> PaymentRecord
 
+    // MARK: Reservations (two-phase payments)
+    /// Like `recordPayment`, but instead of settling, holds the funds as a reservation that
+    /// expires `reservationTimeoutSeconds` after the commit (or at validBefore if sooner), which
+    /// only the holder of the token whose SHA-256 is `captureTokenHash` may capture or void.
+    /// An authorization already reserved, settled or held is `authorization_in_use`; a payment
+    /// policy holds for a human is `.held`, as `recordPayment` answers.
+    func reservePayment(_ request: PaymentRequest, holdTimeoutSeconds: UInt64, reservationTimeoutSeconds: UInt64,
+                        captureTokenHash: [UInt8]) async throws -> ReservationRecord
+    /// Captures (posts) or voids a reservation, once; a retry of the same resolution answers it
+    /// again (`replayed`), the other one is `already_captured` / `already_voided`. A token whose
+    /// hash differs is `forbidden`; an expired reservation is `reservation_expired`.
+    func resolveReservation(id: String, captureTokenHash: [UInt8], capture: Bool) async throws -> ReservationResolution
+
     // MARK: Holds
     /// Approves (posts) or rejects (voids) a pending hold, exactly once.
     func decideHold(approvalId: String, approve: Bool, by: String, reason: String?) async throws -> (Approval, SettledPayment?)
