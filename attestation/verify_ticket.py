@@ -7,7 +7,9 @@ under it with EdDSA only, and its claims must be what the seller itself sells.
 
 usage: verify_ticket.py TICKET_FILE --jwks JWKS_FILE --ticket-key HEX --iss HEX --aud AUD
                         --pay-to RAW --asset ASSET --min-amount N --max-lifetime S
-                        --method GET --path /api/x [--now UNIX]
+                        --scope "GET:/api/x/*" [--uses N] --method GET --path /api/x [--now UNIX]
+--scope and --uses are what the seller sells: the ticket must carry exactly them (a buyer can ask
+nanopayd for any terms, so wider ones were never sold).
 Exit 0: valid (prints the claims). Exit 2: refused (prints why). Exit 64: usage.
 """
 import argparse
@@ -62,6 +64,8 @@ def verify(token, jwks, a):
         raise Refused("paid less than the ticket price")
     if not (claims["iat"] <= claims["nbf"] < claims["exp"] and claims["exp"] - claims["iat"] <= a.max_lifetime):
         raise Refused("lives longer than allowed")
+    if claims.get("scope") != a.scope or claims.get("uses") != a.uses:
+        raise Refused("bought for a scope or number of uses this seller does not sell")
     if not covers(claims.get("scope", ""), a.method, a.path):
         raise Refused("scope does not cover the request")
     return claims
@@ -70,8 +74,9 @@ def verify(token, jwks, a):
 def main(argv):
     p = argparse.ArgumentParser()
     p.add_argument("ticket")
-    for name in ("--jwks", "--ticket-key", "--iss", "--aud", "--pay-to", "--asset", "--method", "--path"):
+    for name in ("--jwks", "--ticket-key", "--iss", "--aud", "--pay-to", "--asset", "--scope", "--method", "--path"):
         p.add_argument(name, required=True)
+    p.add_argument("--uses", type=int)
     p.add_argument("--min-amount", type=int, required=True)
     p.add_argument("--max-lifetime", type=int, required=True)
     p.add_argument("--now", type=int)

@@ -84,10 +84,6 @@ extension Ledger: LedgerStore {
         try await perform { tx in try tx.resolveReservation(id, captureTokenHash: captureTokenHash, capture: capture) }.get()
     }
 
-    public func bindTicketTerms(_ terms: TicketTerms, confirmationId: String) async throws -> TicketTerms {
-        try await perform { tx in try tx.bindTicketTerms(terms, confirmationId: confirmationId) }.get()
-    }
-
     /// Prunes nonces past validBefore plus the grace period. Returns how many went.
     public func pruneNonces() async throws -> Int {
         try await perform { tx in try tx.pruneNonces() }.get()

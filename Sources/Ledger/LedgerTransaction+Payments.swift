@@ -63,6 +63,7 @@ extension LedgerTransaction {
             guard Sodium.constantTimeEqual(existing.digest, request.digest) else {
                 throw NanoPayError(.nonceReused, "this nonce was already used by a different authorization from this payer")
             }
+            try checkTicketUse(request, payer: payer)
             return .payment(try replay(existing, payer: payer, nonce: auth.nonce))
         }
 
@@ -136,6 +137,7 @@ extension LedgerTransaction {
                 .bind(10, isReservation ? reservation?.captureTokenHash : nil).run()
             try insertPayment(auth, digest: request.digest, status: .held, confirmationId: nil, approvalId: holdId)
             try bindPaymentIdentifier(request)
+            if let terms = request.ticketTerms { try insertTicketTerms(terms, payer: payer, digest: request.digest) }
             if isReservation { return .reservation(id: holdId, expiresAtMilliseconds: expiresAt) }
             totals.paymentsHeld += 1
             return .payment(.held(approvalId: holdId, expiresAtMilliseconds: expiresAt))
@@ -159,6 +161,7 @@ extension LedgerTransaction {
         try insertPayment(auth, digest: request.digest, status: .settled, confirmationId: settled.confirmationIdText, approvalId: nil,
                           settled: settled)
         try bindPaymentIdentifier(request)
+        if let terms = request.ticketTerms { try insertTicketTerms(terms, payer: payer, digest: request.digest) }
         totals.paymentsSettled += 1
         totals.volume = volume
         return .payment(.settled(settled, replayed: false))

@@ -17,8 +17,14 @@ public struct TicketPolicy: Sendable, Equatable {
     public var payTo: TONAddress
     public var minimumAmount: Amount
     public var maxLifetimeSeconds: UInt64
-    public init(audience: String, payTo: TONAddress, minimumAmount: Amount, maxLifetimeSeconds: UInt64 = TicketTerms.defaultLifetimeSeconds) {
+    /// Exactly the scope and uses the seller sells: a buyer may present nanopayd any offer, so a
+    /// ticket for a wider scope or for unlimited uses was bought on terms the seller never made.
+    public var scope: TicketScope
+    public var uses: UInt32?
+    public init(audience: String, payTo: TONAddress, minimumAmount: Amount, maxLifetimeSeconds: UInt64 = TicketTerms.defaultLifetimeSeconds,
+                scope: TicketScope, uses: UInt32? = nil) {
         self.audience = audience; self.payTo = payTo; self.minimumAmount = minimumAmount; self.maxLifetimeSeconds = maxLifetimeSeconds
+        self.scope = scope; self.uses = uses
     }
 }
 
@@ -32,7 +38,8 @@ public struct TicketPolicy: Sendable, Equatable {
 public struct TicketCheck: Sendable {
     public struct Refusal: Error, Equatable, Sendable, CustomStringConvertible {
         /// Stable code: `invalid_ticket`, `ticket_expired`, `ticket_not_yet_valid`, `wrong_audience`,
-        /// `wrong_payee`, `out_of_scope`, `underpaid`, `wrong_asset`, `lifetime_too_long`, `ticket_used_up`.
+        /// `wrong_payee`, `wrong_terms`, `out_of_scope`, `underpaid`, `wrong_asset`, `lifetime_too_long`,
+        /// `ticket_used_up`.
         public var code: String
         public var message: String
         public init(_ code: String, _ message: String) { self.code = code; self.message = message }
@@ -81,6 +88,9 @@ public struct TicketCheck: Sendable {
         guard claims.asset == trusted.asset else { throw Refusal("wrong_asset", "paid in another asset") }
         guard let paid = try? Amount(parsing: claims.amt, allowZero: false), paid >= policy.minimumAmount else {
             throw Refusal("underpaid", "the ticket paid less than this seller's ticket price \(policy.minimumAmount)")
+        }
+        guard claims.scope == policy.scope.description, claims.uses == policy.uses else {
+            throw Refusal("wrong_terms", "the ticket was bought for a scope or number of uses this seller does not sell")
         }
         guard let scope = try? TicketScope(parsing: claims.scope), scope.covers(method: method, path: path) else {
             throw Refusal("out_of_scope", "the ticket does not cover \(method) \(path.prefix(200))")

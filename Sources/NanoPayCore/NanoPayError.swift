@@ -33,6 +33,9 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case alreadyCaptured = "already_captured"
     case alreadyVoided = "already_voided"
     case reservationExpired = "reservation_expired"
+    /// The authorization's validBefore comes before the reservation would end: a gateway would
+    /// forward on a hold that expires under it (and the buyer would keep a free response).
+    case authorizationExpiresTooSoon = "authorization_expires_too_soon"
     case unsupportedVersion = "unsupported_version"
     case amountOverflow = "amount_overflow"
     case unauthorized = "unauthorized"

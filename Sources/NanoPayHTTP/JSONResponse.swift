@@ -41,7 +41,7 @@ enum JSONResponse {
 enum HTTPStatusMap {
     static func status(for code: ErrorCode) -> HTTPResponse.Status {
         switch code {
-        case .invalidRequest, .amountOverflow, .unsupportedVersion: return .badRequest
+        case .invalidRequest, .amountOverflow, .unsupportedVersion, .authorizationExpiresTooSoon: return .badRequest
         case .invalidSignature, .unauthorized: return .unauthorized
         case .insufficientBalance: return HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
         case .unknownPayer, .approvalRejected, .forbidden, .policyNotTighter: return .forbidden

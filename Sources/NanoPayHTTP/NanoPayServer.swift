@@ -19,15 +19,17 @@ public enum NanoPayServer {
     /// refused request is counted with the status it got. Requests are counted by route pattern
     /// (`hb_requests`, `http_server_request_duration` from Hummingbird's `MetricsMiddleware`).
     /// `console: false` (`nanopayd --no-console`) leaves `/console` unrouted: 404 like any unknown path.
-    public static func makeRouter(service: PaymentService, operatorToken: OperatorToken, console: Bool = true) -> Router<BasicRequestContext> {
+    /// Without `gatewayToken` the reservation routes are not served (404).
+    public static func makeRouter(service: PaymentService, operatorToken: OperatorToken, gatewayToken: BearerToken? = nil,
+                                  console: Bool = true) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ContractMiddleware(routeTable: RouteTable(routeList + TicketRoutes.routeList + ReservationRoutes.routeList + (console ? ConsoleRoutes.routeList : []))))
+        router.add(middleware: ContractMiddleware(routeTable: RouteTable(routeList + TicketRoutes.routeList + (gatewayToken != nil ? ReservationRoutes.routeList : []) + (console ? ConsoleRoutes.routeList : []))))
         router.add(middleware: MetricsMiddleware())
         Routes(service: service, operatorToken: operatorToken).register(on: router)
         if console { ConsoleRoutes().register(on: router) }
         X402Routes(facilitator: X402Facilitator(service: service)).register(on: router)
         TicketRoutes(service: service).register(on: router)
-        ReservationRoutes(service: service).register(on: router)
+        if let gatewayToken { ReservationRoutes(service: service, gatewayToken: gatewayToken).register(on: router) }
         let levels = ScrapeGauges()
         router.get("/metrics") { _, _ in
             levels.update(from: service)
@@ -58,9 +60,9 @@ public enum NanoPayServer {
         }
     }
 
-    public static func makeApplication(service: PaymentService, operatorToken: OperatorToken, host: String, port: Int,
-                                       console: Bool = true, logger: Logger) -> some ApplicationProtocol {
-        Application(router: makeRouter(service: service, operatorToken: operatorToken, console: console),
+    public static func makeApplication(service: PaymentService, operatorToken: OperatorToken, gatewayToken: BearerToken? = nil,
+                                       host: String, port: Int, console: Bool = true, logger: Logger) -> some ApplicationProtocol {
+        Application(router: makeRouter(service: service, operatorToken: operatorToken, gatewayToken: gatewayToken, console: console),
                     configuration: .init(address: .hostname(host, port: port), serverName: "nanopayd"),
                     logger: logger)
     }

@@ -1,8 +1,8 @@
 import Hummingbird
 import NanoPayCore
 
-/// Guards the operator's route group: no `Authorization` is 401 `unauthorized`, a wrong token
-/// 403 `forbidden`, before the handler (or the body) is touched.
+/// Guards a route group (the operator's; the gateway's reservations): no `Authorization` is 401
+/// `unauthorized`, a wrong token 403 `forbidden`, before the handler (or the body) is touched.
 struct OperatorAuthMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: OperatorToken

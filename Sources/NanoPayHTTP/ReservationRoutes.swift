@@ -6,8 +6,12 @@ import NanoPayService
 /// Two-phase payments for a paying gateway: reserve an authorization, forward the request, then
 /// capture (the upstream delivered) or void (it did not). The capture token travels in bodies
 /// only, never in a URL, and is answered once, to the caller that reserved.
+///
+/// The routes need the gateway token: an observer of a PAYMENT-SIGNATURE could otherwise reserve
+/// and void it, killing the buyer's payment at no cost.
 struct ReservationRoutes: Sendable {
     let service: PaymentService
+    let gatewayToken: BearerToken
 
     struct ReserveRequest: Decodable {
         var authorization: AuthorizationFields
@@ -46,6 +50,7 @@ struct ReservationRoutes: Sendable {
     ]
 
     func register(on router: Router<BasicRequestContext>) {
+        let router = router.group().add(middleware: OperatorAuthMiddleware(token: gatewayToken))
         router.post("/reservations") { request, _ in
             let body = try await request.decodeJSON(ReserveRequest.self)
             switch try await service.reserve(body.authorization, timeoutSeconds: body.timeoutSeconds ?? PaymentService.reservationTimeoutSecondsDefault) {

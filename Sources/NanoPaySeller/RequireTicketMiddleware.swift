@@ -17,7 +17,8 @@ extension NanoPayRequestContext: TicketRequestContext {}
 /// Tickets are verified offline (`TicketCheck`) against the attested ticket key: signature,
 /// `alg`/`kid`, `iss`, the seller's own audience, the request against the ticket's scope,
 /// `nbf`/`exp`, and what the seller charges: paid to its own `payTo`, `amt` at least `price`, in
-/// the asset it was attested for, and a lifetime no longer than the seller's. nanopayd is never called per request.
+/// the asset it was attested for, a lifetime no longer than the seller's, and exactly the scope
+/// and uses the seller's offer names (the offer is not signed, so a buyer could ask for more). nanopayd is never called per request.
 ///
 /// Without a valid ticket the route answers 402 with PAYMENT-REQUIRED (one ticket offer, whose
 /// `extra.ticket` names the endpoint, audience, scope and lifetime) and, for the x402_mock
@@ -47,7 +48,7 @@ public struct RequireTicketMiddleware<Context: TicketRequestContext>: RouterMidd
                                               extra: ["name": .string("CyberNanoPay"), "enclavePublicKey": .string(Hex.encode(trusted.enclaveKey)),
                                                       TicketOffer.extraKey: ticket.json])
         self.policy = TicketPolicy(audience: ticket.terms.audience, payTo: payTo, minimumAmount: price,
-                                   maxLifetimeSeconds: ticket.terms.lifetimeSeconds)
+                                   maxLifetimeSeconds: ticket.terms.lifetimeSeconds, scope: ticket.terms.scope, uses: ticket.terms.uses)
         self.trust = trust; self.check = check; self.description = description; self.clock = clock
     }
 

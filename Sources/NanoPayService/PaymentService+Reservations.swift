@@ -20,11 +20,14 @@ public enum ReservationOutcome: Sendable, Equatable {
 }
 
 extension PaymentService {
-    public static let reservationTimeoutSecondsDefault: UInt64 = 660
+    /// A gateway passes its own upstream timeout plus a margin; buyers must sign a validBefore at
+    /// least that far ahead.
+    public static let reservationTimeoutSecondsDefault: UInt64 = 60
     public static let reservationTimeoutSecondsMax: UInt64 = 3600
 
     /// Reserves an authorization: every check of `verify` (signature, expiry, nonce, policy, rate
-    /// limits, balance), then a hold instead of a debit. The authorization must be unused: one
+    /// limits, balance), then a hold instead of a debit, for exactly `timeoutSeconds` (an
+    /// authorization that expires sooner is `authorization_expires_too_soon`). The authorization must be unused: one
     /// already reserved, settled or held is `authorization_in_use`, and the caller learns no token.
     /// So a buyer who reserves its own authorization first only blocks its own request.
     public func reserve(_ fields: AuthorizationFields, timeoutSeconds: UInt64 = reservationTimeoutSecondsDefault)
@@ -33,6 +36,14 @@ extension PaymentService {
             throw .invalid("timeoutSeconds must be 1 to \(Self.reservationTimeoutSecondsMax)")
         }
         let request = try await prepare(fields)
+        // The hold must last as long as asked: one cut short by the buyer's own validBefore would
+        // expire while the gateway forwards, and the buyer would keep a response nobody paid for.
+        let (endMs, overflow) = clock.nowMilliseconds().addingReportingOverflow(timeoutSeconds * 1000)
+        let (validBeforeMs, big) = request.authorization.validBefore.multipliedReportingOverflow(by: 1000)
+        guard big || (!overflow && validBeforeMs >= endMs) else {
+            throw NanoPayError(.authorizationExpiresTooSoon,
+                               "the authorization is valid until \(request.authorization.validBefore), before the \(timeoutSeconds) s reservation would end; sign a later validBefore")
+        }
         let token = Sodium.randomBytes(32)
         let record = try await store {
             try await ledger.reservePayment(request, holdTimeoutSeconds: configuration.approvalTimeoutSeconds,

@@ -25,10 +25,12 @@ public enum TicketOutcome: Sendable, Equatable {
 
 extension PaymentService {
     /// Buys a ticket: the x402 payment (an authorization for exactly the offer's amount to its
-    /// payTo, on this network and asset) is debited as `verify` does it; the offer's ticket terms
-    /// are bound to the payment the first time; the enclave signs a ticket that states who paid
-    /// how much to whom, for which scope and how long. A replay of the same authorization gets
-    /// the same ticket; the same authorization with other terms is `ticket_terms_conflict`.
+    /// payTo, on this network and asset) is debited as `verify` does it, and the offer's ticket
+    /// terms are recorded in the same transaction; the enclave signs a ticket that states who paid
+    /// how much to whom, for which scope and how long. A replay of the same authorization with
+    /// the same terms gets the same ticket; other terms are `ticket_terms_conflict`; an
+    /// authorization already spent on anything else is `authorization_in_use` (and one that
+    /// bought a ticket is refused as a plain payment).
     public func buyTicket(_ payload: X402.PaymentPayload) async throws(NanoPayError) -> TicketOutcome {
         guard payload.x402Version == X402.version else { throw .invalid("x402Version must be 2") }
         guard let offer = payload.accepted else { throw .invalid("accepted: the ticket offer being paid is required") }
@@ -44,15 +46,11 @@ extension PaymentService {
         guard let payTo = try? TONAddress(parsing: offer.payTo), let to = try? TONAddress(parsing: fields.to), to == payTo else {
             throw .invalid("the authorization must pay the offer's payTo")
         }
-        switch try await verify(fields) {
+        let terms = ticketOffer.terms
+        switch try await verify(fields, paymentIdentifier: nil, ticketTerms: terms) {
         case .held(let id, let expires):
             return .held(approvalId: id, expiresAtMilliseconds: expires)
         case .settled(let receipt, let replayed):
-            let terms = ticketOffer.terms
-            let bound = try await store { try await ledger.bindTicketTerms(terms, confirmationId: receipt.confirmationId) }
-            guard bound == terms else {
-                throw NanoPayError(.ticketTermsConflict, "this payment already bought a ticket for other terms; a replay gets that ticket only")
-            }
             let claims = TicketClaims(iss: Hex.encode(enclave.publicKey), sub: receipt.from, aud: terms.audience,
                                       scope: terms.scope.description, iat: receipt.confirmedAt, nbf: receipt.confirmedAt,
                                       exp: receipt.confirmedAt + terms.lifetimeSeconds, jti: receipt.confirmationId,

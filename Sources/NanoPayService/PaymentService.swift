@@ -37,9 +37,15 @@ public final class PaymentService: Sendable {
     /// `paymentIdentifier` (x402 `payment-identifier`) is bound to this authorization in the
     /// transaction that first records it; an id bound to another one is refused.
     public func verify(_ fields: AuthorizationFields, paymentIdentifier: String? = nil) async throws(NanoPayError) -> PaymentOutcome {
+        try await verify(fields, paymentIdentifier: paymentIdentifier, ticketTerms: nil)
+    }
+
+    /// `verify`, recording ticket terms with the payment when it buys a ticket.
+    func verify(_ fields: AuthorizationFields, paymentIdentifier: String?, ticketTerms: TicketTerms?) async throws(NanoPayError) -> PaymentOutcome {
         do {
             var request = try await prepare(fields)
             request.paymentIdentifier = paymentIdentifier
+            request.ticketTerms = ticketTerms
             let outcome = outcome(of: try await ledger.recordPayment(request, holdTimeoutSeconds: configuration.approvalTimeoutSeconds), sign: true)
             stats.record(outcome)
             return outcome

@@ -26,6 +26,7 @@ struct NanoPayd: AsyncParsableCommand {
     @Option(help: "Asset name (NANOPAY_ASSET, default USDT).") var asset: String?
     @Option(help: "Seconds a held payment waits for approval (NANOPAY_APPROVAL_TIMEOUT_SECONDS, default 300).") var approvalTimeoutSeconds: UInt64?
     @Option(help: "File holding the operator token (NANOPAY_OPERATOR_TOKEN_FILE); NANOPAY_OPERATOR_TOKEN gives it directly.") var operatorTokenFile: String?
+    @Option(help: "File holding the token a paying gateway uses for reservations (NANOPAY_GATEWAY_TOKEN_FILE; default DATA/gateway.token, generated); NANOPAY_GATEWAY_TOKEN gives it directly.") var gatewayTokenFile: String?
     @Option(help: "File holding the platform secret, outside DATA (NANOPAY_PLATFORM_SECRET_FILE; default $XDG_CONFIG_HOME/cybernanopay/platform.secret or ~/.config/cybernanopay/platform.secret); NANOPAY_PLATFORM_SECRET gives it as hex.") var platformSecretFile: String?
     @Flag(help: "Refuse v1 authorizations (NANOPAY_REFUSE_V1=1, true or yes).") var refuseV1 = false
     @Flag(help: "Do not serve the operator console at /console (NANOPAY_NO_CONSOLE=1, true or yes).") var noConsole = false
@@ -64,7 +65,8 @@ struct NanoPayd: AsyncParsableCommand {
         let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: clock, commitHook: crashPoint.map(Self.killAt)))
         let config = ServiceConfiguration(network: network, asset: asset, approvalTimeoutSeconds: timeout, refuseV1: refuseV1)
         let service = try PaymentService(configuration: config, ledger: ledger, enclave: enclave, clock: clock, logger: logger)
-        let token = try Self.operatorToken(env: env, file: operatorTokenFile, dataDir: dataDir, logger: logger)
+        let token = try Self.token(role: "operator", env: env, file: operatorTokenFile, dataDir: dataDir, logger: logger)
+        let gatewayToken = try Self.token(role: "gateway", env: env, file: gatewayTokenFile, dataDir: dataDir, logger: logger)
 
         if enclave.attestation.platform == "software" {
             logger.warning("attestation platform is 'software': NO HARDWARE ISOLATION; sellers must opt in with --allow-software")
@@ -74,7 +76,8 @@ struct NanoPayd: AsyncParsableCommand {
             "enclavePublicKey": "\(Hex.encode(enclave.publicKey))", "measurement": "\(Hex.encode(enclave.measurement))",
             "acceptsV1": "\(!refuseV1)", "console": "\(console ? "http://\(host):\(port)/console" : "off")",
         ])
-        let app = NanoPayServer.makeApplication(service: service, operatorToken: token, host: host, port: port, console: console, logger: logger)
+        let app = NanoPayServer.makeApplication(service: service, operatorToken: token, gatewayToken: gatewayToken, host: host, port: port,
+                                                console: console, logger: logger)
         // SIGTERM/SIGINT shut the services down in reverse order: the server drains in-flight
         // requests, the sweep stops, then the ledger finishes its last commit and closes.
         let group = ServiceGroup(configuration: .init(
@@ -131,24 +134,27 @@ struct NanoPayd: AsyncParsableCommand {
 
     /// Token from NANOPAY_OPERATOR_TOKEN, a token file, or one generated at first start into
     /// DATA/operator.token (0600). The path is logged, never the token.
-    static func operatorToken(env: [String: String], file: String?, dataDir: String, logger: Logger) throws -> OperatorToken {
-        if let token = env["NANOPAY_OPERATOR_TOKEN"], !token.isEmpty { return OperatorToken(token) }
-        let path = file ?? env["NANOPAY_OPERATOR_TOKEN_FILE"] ?? dataDir + "/operator.token"
+    /// A role's bearer token: `NANOPAY_<ROLE>_TOKEN`, else the file (`--<role>-token-file`,
+    /// `NANOPAY_<ROLE>_TOKEN_FILE`, default `DATA/<role>.token`), generated 0600 on first start.
+    static func token(role: String, env: [String: String], file: String?, dataDir: String, logger: Logger) throws -> BearerToken {
+        let prefix = "NANOPAY_\(role.uppercased())_TOKEN"
+        if let token = env[prefix], !token.isEmpty { return BearerToken(token, role: role) }
+        let path = file ?? env[prefix + "_FILE"] ?? dataDir + "/\(role).token"
         if let data = FileManager.default.contents(atPath: path),
            let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
-            return OperatorToken(text)
+            return BearerToken(text, role: role)
         }
-        guard file == nil, env["NANOPAY_OPERATOR_TOKEN_FILE"] == nil else {
-            throw ValidationError("operator token file \(path) is missing or empty")
+        guard file == nil, env[prefix + "_FILE"] == nil else {
+            throw ValidationError("\(role) token file \(path) is missing or empty")
         }
         let token = Hex.encode(Sodium.randomBytes(32))
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw ValidationError("cannot create operator token file \(path)") }
+        guard fd >= 0 else { throw ValidationError("cannot create \(role) token file \(path)") }
         let line = token + "\n"
         _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
         fsync(fd)
         close(fd)
-        logger.notice("generated an operator token", metadata: ["path": "\(path)"])
-        return OperatorToken(token)
+        logger.notice("generated a \(role) token", metadata: ["path": "\(path)"])
+        return BearerToken(token, role: role)
     }
 }

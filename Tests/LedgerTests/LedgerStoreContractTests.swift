@@ -54,16 +54,24 @@ import Testing
             #expect(history == [PaymentSummary(from: buyer.address, to: sellerAddress(), amount: 300, status: .settled,
                                                createdAtMilliseconds: clock.nowMilliseconds(), confirmationId: facts.confirmationIdText, approvalId: nil)])
             #expect(try await store.recentPayments(buyer.address, limit: 10) == history)
-            // Ticket terms bind to a settled payment once; later terms get the first ones back.
+            // Ticket terms are recorded with the payment that buys the ticket: its replays must name
+            // them; it is not a plain payment; a plain payment never becomes a ticket purchase.
             let terms = TicketTerms(audience: "a", scope: try TicketScope(parsing: "GET:/x"), lifetimeSeconds: 60)
             let other = TicketTerms(audience: "b", scope: try TicketScope(parsing: "*:/*"), lifetimeSeconds: 3600, uses: 5)
-            #expect(try await store.bindTicketTerms(terms, confirmationId: facts.confirmationIdText) == terms)
-            #expect(try await store.bindTicketTerms(other, confirmationId: facts.confirmationIdText) == terms)
-            await expectError(.receiptNotFound) { _ = try await store.bindTicketTerms(terms, confirmationId: String(repeating: "0", count: 32)) }
+            var purchase = Self.request(buyer, amount: 10, clock: clock)
+            purchase.ticketTerms = terms
+            guard case .settled(let bought, replayed: false) = try await store.recordPayment(purchase, holdTimeoutSeconds: 60) else { return }
+            #expect(try await store.recordPayment(purchase, holdTimeoutSeconds: 60) == .settled(bought, replayed: true))
+            var otherTerms = purchase; otherTerms.ticketTerms = other
+            await expectError(.ticketTermsConflict) { _ = try await store.recordPayment(otherTerms, holdTimeoutSeconds: 60) }
+            var plain = purchase; plain.ticketTerms = nil
+            await expectError(.authorizationInUse) { _ = try await store.recordPayment(plain, holdTimeoutSeconds: 60) }
+            var late = r; late.ticketTerms = terms
+            await expectError(.authorizationInUse) { _ = try await store.recordPayment(late, holdTimeoutSeconds: 60) }
             // A dry run answers without writing.
             let dry = Self.request(buyer, amount: 10, clock: clock)
             guard case .settled = try await store.checkPayment(dry, holdTimeoutSeconds: 60) else { Issue.record("dry run"); return }
-            #expect(try await store.balance(buyer.address).available == 700)
+            #expect(try await store.balance(buyer.address).available == 690, "700 less the 10-unit ticket purchase")
         }
     }
 

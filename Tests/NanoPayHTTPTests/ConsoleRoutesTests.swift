@@ -43,6 +43,9 @@ import Testing
             let html = try await s.send(.get, "/console").text
             #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("//cdn"))
             #expect(!html.contains("<script>") && !html.contains("style=") && html.firstMatch(of: /\son[a-z]+\s*=/) == nil)
+            // A native submit (script not run yet) can never put the token into a URL.
+            #expect(html.contains(#"<form id="sign-in-form" autocomplete="off" method="post">"#))
+            #expect(html.contains(#"<input id="token" type="password""#) && !html.contains(#"name="token""#))
             let js = try await s.send(.get, "/console/console.js").text
             for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "localStorage", "document.cookie"] {
                 #expect(!js.contains(banned), "console.js uses \(banned)")

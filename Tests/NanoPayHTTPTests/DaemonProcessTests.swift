@@ -57,6 +57,14 @@ import Testing
         #expect(token.count == 64)
         let answer = try await ServiceClient(baseURL: daemon.url, operatorToken: token).send(.GET, "/approvals")
         #expect(answer.status == 200)
+        // The gateway's token is generated beside it, private too, and opens reservations only.
+        let gatewayPath = data + "/gateway.token"
+        #expect(try FileManager.default.attributesOfItem(atPath: gatewayPath)[.posixPermissions] as? Int == 0o600)
+        let gateway = try String(contentsOfFile: gatewayPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(gateway.count == 64 && gateway != token)
+        #expect(try await ServiceClient(baseURL: daemon.url, operatorToken: gateway).send(.GET, "/approvals").status == 403)
+        #expect(try await ServiceClient(baseURL: daemon.url, operatorToken: gateway).send(.POST, "/reservations", json: Data("{}".utf8)).status == 400)
+        #expect(try await ServiceClient(baseURL: daemon.url, operatorToken: token).send(.POST, "/reservations", json: Data("{}".utf8)).status == 403)
         daemon.process.terminate()
         daemon.process.waitUntilExit()
         let log = try String(contentsOfFile: daemon.log, encoding: .utf8)

@@ -8,6 +8,7 @@ import NanoPayTestSupport
 import Testing
 
 let operatorTokenForTests = "operator-test-token"
+let gatewayTokenForTests = "gateway-test-token"
 
 /// An answer from the live server, with its JSON body parsed.
 struct Answer {
@@ -51,6 +52,7 @@ func withLiveServer(_ configuration: NanoPayService.ServiceConfiguration = .init
     let fixture = try Fixture(configuration: configuration)
     defer { fixture.close() }
     let app = NanoPayServer.makeApplication(service: fixture.service, operatorToken: OperatorToken(operatorTokenForTests),
+                                            gatewayToken: BearerToken(gatewayTokenForTests, role: "gateway"),
                                             host: "127.0.0.1", port: 0, console: console, logger: Logger(label: "test"))
     try await app.test(.live) { client in try await body(LiveClient(client: client, fixture: fixture)) }
 }

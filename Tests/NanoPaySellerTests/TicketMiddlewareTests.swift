@@ -41,7 +41,7 @@ struct TicketSeller {
 
     /// The seller's offer with other ticket terms or price (what a buyer may present to nanopayd).
     func offer(amount: String? = nil, payTo: TONAddress? = nil, audience: String? = nil, scope: String? = nil,
-               lifetimeSeconds: UInt64? = nil, uses: UInt32? = nil) throws -> X402.PaymentRequirements {
+               lifetimeSeconds: UInt64? = nil, uses: UInt32?? = nil) throws -> X402.PaymentRequirements {
         var o = middleware.offer
         var t = middleware.ticket
         if let amount { o.amount = amount }
@@ -49,7 +49,7 @@ struct TicketSeller {
         if let audience { t.terms.audience = audience }
         if let scope { t.terms.scope = try TicketScope(parsing: scope) }
         if let lifetimeSeconds { t.terms.lifetimeSeconds = lifetimeSeconds }
-        if let uses { t.terms.uses = uses }
+        if let uses { t.terms.uses = uses }  // .some(nil): no limit
         o.extra?[TicketOffer.extraKey] = t.json
         return o
     }
@@ -159,6 +159,12 @@ func payloadJSON(of ticket: String) throws -> String {
             try await refused(try await s.buy(buyer, offer: try s.offer(payTo: sellerAddress(7))), "wrong_payee", "paid to another account (the buyer's own, say)")
             try await refused(try await s.buy(buyer, offer: try s.offer(payTo: sellerAddress(7), audience: "other-api")), "wrong_audience")
             try await refused(try await s.buy(buyer, offer: try s.offer(lifetimeSeconds: 3600)), "lifetime_too_long")
+            // Genuine tickets nanopayd issued for terms the seller never offered: a wider scope
+            // (reaching /api/admin), or no use limit where the seller sells a limited one.
+            let wide = try await s.buy(buyer, offer: try s.offer(scope: "*:/*"))
+            try await refused(wide, "wrong_terms", path: "/api/admin")
+            try await refused(wide, "wrong_terms")
+            try await refused(try await s.buy(buyer, offer: try s.offer(scope: "GET:/api/report/monday")), "wrong_terms", "narrower is not what is sold either")
 
             // Another deployment's ticket (its own ticket key and kid).
             let other = try Fixture(); defer { other.close() }
@@ -183,6 +189,10 @@ func payloadJSON(of ticket: String) throws -> String {
             #expect(try await s.call("/api/report/b", ticket: ticket).status == 200)
             let third = try await s.call("/api/report/c", ticket: ticket)
             #expect(third.status == 402 && third.error == "ticket_used_up")
+            // A ticket bought with the limit removed from the offer is not what this seller sells.
+            let unlimited = try await s.buy(buyer, offer: try s.offer(uses: .some(nil)))
+            let answer = try await s.call("/api/report/d", ticket: unlimited)
+            #expect(answer.status == 402 && answer.error == "wrong_terms")
         }
     }
 
@@ -207,7 +217,8 @@ func payloadJSON(of ticket: String) throws -> String {
         let same = TrustedService(enclaveKey: f.enclave.publicKey, network: "tvm:-239", asset: "USDT", ticketKey: f.enclave.publicKey)
         let check = TicketCheck()
         await #expect(throws: TicketCheck.Refusal.self) {
-            _ = try await check.verify("a.b.c", trusted: same, policy: TicketPolicy(audience: "a", payTo: sellerAddress(), minimumAmount: 1),
+            _ = try await check.verify("a.b.c", trusted: same, policy: TicketPolicy(audience: "a", payTo: sellerAddress(), minimumAmount: 1,
+                                                                                    scope: try TicketScope(parsing: "GET:/")),
                                        method: "GET", path: "/", now: 0)
         }
     }

@@ -42,6 +42,7 @@ import Testing
             let v = Verifier(dir: dir, jwksPath: jwksPath, args: [
                 "ticket-key": Hex.encode(f.enclave.ticketPublicKey), "iss": Hex.encode(f.enclave.publicKey), "aud": "report-api",
                 "pay-to": sellerAddress().raw, "asset": "USDT", "min-amount": "500", "max-lifetime": "120", "method": "GET",
+                "scope": "GET:/api/report/*",
                 "path": "/api/report/monday", "now": String(f.nowSeconds)])
             let buyer = Buyer(index: 110)
             try await f.fund(buyer, 100_000)
@@ -75,6 +76,8 @@ import Testing
                 ("too long", genuine, ["max-lifetime": "119"]),
                 ("a JWKS key that is not the attested one", genuine, ["ticket-key": Hex.encode(stranger.publicKey)]),
                 ("the receipt key as ticket key", genuine, ["ticket-key": Hex.encode(f.enclave.publicKey)]),
+                ("a genuine ticket bought for a wider scope", try await s.buy(buyer, offer: try s.offer(scope: "*:/*")), [:]),
+                ("a genuine ticket without the seller's use limit", genuine, ["uses": "10"]),
             ]
             for (name, token, overrides) in cases {
                 let answer = try v.run(token, overrides)

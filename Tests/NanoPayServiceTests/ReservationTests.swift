@@ -112,9 +112,13 @@ import Testing
         let balance = try await f.service.balance(buyer.address)
         #expect(balance.available == 1_000 && balance.held == 0 && balance.totalSpent == 0)
         #expect(try f.ledger.checkInvariants().isConsistent)
-        // The validBefore bounds a reservation too.
-        let short = try Self.reserved(try await f.service.reserve(f.authorization(buyer, amount: 10, validFor: 5, version: .v2), timeoutSeconds: 600))
-        #expect(short.expiresAtMilliseconds == (f.nowSeconds + 5) * 1000)
+        // A buyer's short validBefore cannot cut a reservation short under the gateway: it is
+        // refused, nothing is held, and the same authorization works for a short reservation.
+        let short = f.authorization(buyer, amount: 10, validFor: 5, version: .v2)
+        await expectError(.authorizationExpiresTooSoon) { _ = try await f.service.reserve(short, timeoutSeconds: 600) }
+        #expect(try await f.service.balance(buyer.address).held == 0)
+        let fits = try Self.reserved(try await f.service.reserve(short, timeoutSeconds: 5))
+        #expect(fits.expiresAtMilliseconds == (f.nowSeconds + 5) * 1000)
     }
 
     /// Human approval still takes precedence: policy holds the payment, no reservation is made.

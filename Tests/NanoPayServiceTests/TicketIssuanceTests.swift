@@ -65,6 +65,32 @@ import Testing
         #expect(try Self.issued(try await f.service.buyTicket(Self.payload(auth, Self.offer(f)))).ticket == first.ticket)
     }
 
+    /// An authorization spent on a per-request route (or through the facilitator, or captured by
+    /// a gateway) never becomes a ticket afterwards, and a ticket purchase is not a plain payment:
+    /// pay once, be served once.
+    @Test func aSpentAuthorizationNeverBecomesATicketAndTheReverse() async throws {
+        let f = try Fixture(); defer { f.close() }
+        let buyer = Buyer(index: 97)
+        try await f.fund(buyer, 10_000)
+        // Paid and served by a seller through /verify, then presented to /tickets.
+        let spent = f.authorization(buyer, amount: 500, version: .v2)
+        _ = try await f.service.verify(spent)
+        await expectError(.authorizationInUse) { _ = try await f.service.buyTicket(Self.payload(spent, Self.offer(f))) }
+        // Captured by a gateway, then presented to /tickets.
+        guard case .reserved(let r) = try await f.service.reserve(f.authorization(buyer, amount: 500, version: .v2)) else { return }
+        let captured = f.authorization(buyer, amount: 500, version: .v2)
+        guard case .reserved(let r2) = try await f.service.reserve(captured) else { return }
+        _ = try await f.service.capture(reservationId: r2.id, captureToken: r2.captureToken)
+        await expectError(.authorizationInUse) { _ = try await f.service.buyTicket(Self.payload(captured, Self.offer(f))) }
+        _ = try await f.service.void(reservationId: r.id, captureToken: r.captureToken)
+        // A ticket purchase presented to a per-request seller (verify) or to a dry run.
+        let bought = f.authorization(buyer, amount: 500, version: .v2)
+        _ = try Self.issued(try await f.service.buyTicket(Self.payload(bought, Self.offer(f))))
+        await expectError(.authorizationInUse) { _ = try await f.service.verify(bought) }
+        await expectError(.authorizationInUse) { _ = try await f.service.check(bought) }
+        #expect(try await f.service.balance(buyer.address).available == Amount(10_000 - 500 - 500 - 500))
+    }
+
     /// Sixteen concurrent purchases with one authorization and different terms: one set of terms
     /// wins, everyone who gets a ticket gets that one, one debit.
     @Test func concurrentPurchasesBindOneSetOfTerms() async throws {

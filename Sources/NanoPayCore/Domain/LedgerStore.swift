@@ -32,6 +32,9 @@ public protocol LedgerStore: AnyObject, Sendable {
     /// Nonce state, policies (rate limit, holds), balance, then debit and credit (or a hold that
     /// expires `holdTimeoutSeconds` after the commit, or at validBefore if sooner), all in one
     /// transaction. An identical resubmission returns the original record, `replayed: true`.
+    /// With `request.ticketTerms` the terms are recorded in the same transaction; a resubmission
+    /// must then name the same terms (`ticket_terms_conflict`), an authorization that bought a
+    /// ticket is not answered as a plain payment and the reverse (`authorization_in_use`).
     func recordPayment(_ request: PaymentRequest, holdTimeoutSeconds: UInt64) async throws -> PaymentRecord
     /// Several payments, each succeeding or failing alone, one result per item in order.
     func recordPayments(_ requests: [PaymentRequest], holdTimeoutSeconds: UInt64) async -> [Result<PaymentRecord, NanoPayError>]
@@ -65,10 +68,6 @@ public protocol LedgerStore: AnyObject, Sendable {
     func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority, expectedVersion: UInt64?) async throws -> Policy
     /// Deletes nonce rows past validBefore plus the grace period; returns how many.
     func pruneNonces() async throws -> Int
-    /// Binds ticket terms to a settled payment, once: returns the terms bound to it, which are
-    /// `terms` the first time and the earlier terms after. `receipt_not_found` if no settled
-    /// payment has that confirmation id.
-    func bindTicketTerms(_ terms: TicketTerms, confirmationId: String) async throws -> TicketTerms
 
     // MARK: Reads (committed state)
     /// The payer's registered key. Hot path: engines answer from memory when they can.

@@ -15,9 +15,12 @@ public struct PaymentRequest: Sendable {
     /// The x402 `payment-identifier` the caller chose, bound to this authorization when the
     /// payment is first recorded.
     public var paymentIdentifier: String?
-    public init(authorization: PaymentAuthorization, digest: [UInt8], verifiedPublicKey: [UInt8], paymentIdentifier: String? = nil) {
+    /// Set when the payment buys a ticket: the terms are recorded with it, in its transaction.
+    public var ticketTerms: TicketTerms?
+    public init(authorization: PaymentAuthorization, digest: [UInt8], verifiedPublicKey: [UInt8], paymentIdentifier: String? = nil,
+                ticketTerms: TicketTerms? = nil) {
         self.authorization = authorization; self.digest = digest; self.verifiedPublicKey = verifiedPublicKey
-        self.paymentIdentifier = paymentIdentifier
+        self.paymentIdentifier = paymentIdentifier; self.ticketTerms = ticketTerms
     }
 }
 
