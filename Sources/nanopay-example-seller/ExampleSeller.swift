@@ -48,7 +48,8 @@ struct ExampleSeller: AsyncParsableCommand {
             ["time": ISO8601DateFormatter().string(from: Date()), "unix": String(Int(Date().timeIntervalSince1970))]
         }
         router.get("/status") { _, _ -> Status in
-            Status(prices: Dictionary(uniqueKeysWithValues: Self.prices.map { ($0.path, $0.amount) }), payTo: payee.raw,
+            Status(prices: Dictionary(uniqueKeysWithValues: Self.prices.map { ($0.path, $0.amount) }),
+                   tickets: ["/api/report/*": ticketPrice], payTo: payee.raw,
                    serviceURL: service.client.baseURL, enclavePublicKey: Hex.encode(service.enclaveKey),
                    network: service.verified.network, asset: service.verified.asset)
         }
@@ -84,6 +85,8 @@ struct ExampleSeller: AsyncParsableCommand {
 
     struct Status: ResponseCodable {
         var prices: [String: String]
+        /// Ticket-mode routes and the price of one ticket.
+        var tickets: [String: String]
         var payTo: String
         var serviceURL: String
         var enclavePublicKey: String
