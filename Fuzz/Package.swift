@@ -13,6 +13,7 @@ let package = Package(
         .executableTarget(name: "FuzzVerifyBatch", dependencies: ["FuzzSupport", .product(name: "DecoderChecks", package: "CyberNanoPay")]),
         .executableTarget(name: "FuzzAmount", dependencies: ["FuzzSupport", .product(name: "DecoderChecks", package: "CyberNanoPay")]),
         .executableTarget(name: "FuzzTONAddress", dependencies: ["FuzzSupport", .product(name: "DecoderChecks", package: "CyberNanoPay")]),
+        .executableTarget(name: "FuzzTicketOffer", dependencies: ["FuzzSupport", .product(name: "DecoderChecks", package: "CyberNanoPay")]),
         .executableTarget(name: "FuzzX402PaymentRequired", dependencies: ["FuzzSupport", .product(name: "DecoderChecks", package: "CyberNanoPay")]),
         .executableTarget(name: "FuzzX402PaymentSignature", dependencies: ["FuzzSupport", .product(name: "DecoderChecks", package: "CyberNanoPay")]),
         .executableTarget(name: "FuzzX402PaymentResponse", dependencies: ["FuzzSupport", .product(name: "DecoderChecks", package: "CyberNanoPay")]),

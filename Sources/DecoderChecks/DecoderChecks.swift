@@ -28,6 +28,7 @@ public enum DecoderChecks {
         "FuzzPolicyRequest": policyRequest,
         "FuzzReceipt": receipt,
         "FuzzTONAddress": tonAddress,
+        "FuzzTicketOffer": ticketOffer,
         "FuzzVerifyBatch": verifyBatch,
         "FuzzVerifyRequest": verifyRequest,
         "FuzzX402PaymentRequired": x402PaymentRequired,
@@ -89,6 +90,19 @@ public enum DecoderChecks {
                 }
             }
         }
+    }
+
+    /// A ticket offer's `extra` (a buyer may present any offer to `/tickets`) and ticket scopes:
+    /// what parses must round-trip through the form nanopayd writes into tickets.
+    public static func ticketOffer(_ data: Data) throws {
+        if data.count <= 4096, let scope = try? TicketScope(parsing: String(decoding: data, as: UTF8.self)) {
+            try require(try must("scope re-parse") { try TicketScope(parsing: scope.description) } == scope, "ticket scope does not round-trip")
+        }
+        let payTo = "0:" + String(repeating: "ab", count: 32)
+        guard let extra = try? JSONDecoder().decode([String: JSONValue].self, from: data),
+              let offer = try? TicketOffer.from(extra: extra, payTo: payTo) else { return }
+        let again = try must("offer re-read") { try TicketOffer.from(extra: [TicketOffer.extraKey: offer.json], payTo: payTo) }
+        try require(again == offer, "ticket offer does not round-trip")
     }
 
     /// `POST /verify/batch` envelope.
