@@ -23,19 +23,6 @@ import Testing
 
     // MARK: helpers
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [executable] + arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     static var nanopay: String { TestBinaries.path("nanopay") }
 
     static let python = repo.appendingPathComponent("attestation/verify.py").path
@@ -51,14 +38,14 @@ import Testing
         if let nonce { args += ["--nonce", nonce] }
         if allowSoftware { args.append("--allow-software") }
         if let measurement { args += ["--expect-measurement", measurement] }
-        return try Self.run(Self.nanopay, args).status
+        return try runProcess(Self.nanopay, args).status
     }
 
     func python(_ file: String, nonce: String, root: String? = nil, allowSoftware: Bool = true, now: UInt64? = nil, measurement: String? = nil) throws -> Int32 {
         var args = [Self.python, "quote", file, "--root", root ?? meta.platformRoot, "--nonce", nonce, "--now", String(now ?? meta.verifyAt)]
         if allowSoftware { args.append("--allow-software") }
         if let measurement { args += ["--expect-measurement", measurement] }
-        return try Self.run("python3", args).status
+        return try runProcess("python3", args).status
     }
 
     func library(_ object: Any, nonce: String?, allowSoftware: Bool = true) -> Bool {
@@ -79,12 +66,12 @@ import Testing
         let receiptFile = Self.vectors.appendingPathComponent("receipt.json").path
         let receipt = try JSONDecoder().decode(Receipt.self, from: Data(contentsOf: URL(fileURLWithPath: receiptFile)))
         #expect(receipt.verify(pinnedEnclaveKey: Hex.decode(meta.enclavePublicKey)!))
-        #expect(try Self.run("python3", [Self.python, "receipt", receiptFile, "--enclave-key", meta.enclavePublicKey]).status == 0)
+        #expect(try runProcess("python3", [Self.python, "receipt", receiptFile, "--enclave-key", meta.enclavePublicKey]).status == 0)
         var forged = receipt; forged.amount = Amount(forged.amount.value + 1)
         #expect(!forged.verify(pinnedEnclaveKey: Hex.decode(meta.enclavePublicKey)!))
         let forgedFile = dir.path + "/forged-receipt.json"
         try JSONEncoder().encode(forged).write(to: URL(fileURLWithPath: forgedFile))
-        #expect(try Self.run("python3", [Self.python, "receipt", forgedFile, "--enclave-key", meta.enclavePublicKey]).status == 2)
+        #expect(try runProcess("python3", [Self.python, "receipt", forgedFile, "--enclave-key", meta.enclavePublicKey]).status == 2)
     }
 
     /// Every tampered copy (one changed byte or value anywhere in claims or evidence) is refused by all three.
@@ -134,10 +121,10 @@ import Testing
         let verified = try QuoteVerifier(policy: .init(pinnedRoot: meta.platformRoot, expectedNonce: meta.nonce, allowSoftware: true, now: meta.verifyAt)).verify(quote)
         #expect(verified.ticketPublicKey == ticketKey && verified.ticketPublicKey != verified.enclavePublicKey)
         let kid = TicketJWK(publicKey: ticketKey).kid
-        let cli = try Self.run(Self.nanopay, ["attest", "verify", "--file", file, "--root", meta.platformRoot, "--nonce", meta.nonce,
+        let cli = try runProcess(Self.nanopay, ["attest", "verify", "--file", file, "--root", meta.platformRoot, "--nonce", meta.nonce,
                                               "--now", String(meta.verifyAt), "--allow-software"])
         #expect(cli.status == 0 && cli.output.contains("ticket key:        \(Hex.encode(ticketKey)) (kid \(kid))"), "\(cli.output)")
-        let py = try Self.run("python3", [Self.python, "quote", file, "--root", meta.platformRoot, "--nonce", meta.nonce,
+        let py = try runProcess("python3", [Self.python, "quote", file, "--root", meta.platformRoot, "--nonce", meta.nonce,
                                           "--now", String(meta.verifyAt), "--allow-software"])
         #expect(py.status == 0 && py.output.contains("ticket key: \(Hex.encode(ticketKey))  kid: \(kid)"), "\(py.output)")
         // Claims naming the receipt key as the ticket key do not even encode.
@@ -173,7 +160,7 @@ import Testing
         let file = dir.path + "/live.json"
         try JSONEncoder().encode(quote).write(to: URL(fileURLWithPath: file))
         let root = Hex.encode(enclave.attestation.rootPublicKey)
-        let result = try Self.run("python3", [Self.python, "quote", file, "--root", root, "--nonce", Hex.encode(nonce), "--allow-software",
+        let result = try runProcess("python3", [Self.python, "quote", file, "--root", root, "--nonce", Hex.encode(nonce), "--allow-software",
                                               "--expect-measurement", Hex.encode(enclave.measurement)])
         #expect(result.status == 0, "\(result.output)")
     }
@@ -226,13 +213,13 @@ import Testing
             #expect(!variant.verify(pinnedEnclaveKey: key), "library accepted \(name)")
             let file = dir.path + "/\(name.replacingOccurrences(of: " ", with: "-")).json"
             try JSONEncoder().encode(variant).write(to: URL(fileURLWithPath: file))
-            #expect(try Self.run("python3", [Self.python, "receipt", file, "--enclave-key", meta.enclavePublicKey]).status == 2, "verify.py accepted \(name)")
+            #expect(try runProcess("python3", [Self.python, "receipt", file, "--enclave-key", meta.enclavePublicKey]).status == 2, "verify.py accepted \(name)")
         }
     }
 
     /// verify.py's own property test (hostile values at every leaf, a seeded random walk).
     @Test func verifyPyPropertyTestPasses() throws {
-        let result = try Self.run("python3", [Self.repo.appendingPathComponent("attestation/test_verify.py").path, "--cases", "300"])
+        let result = try runProcess("python3", [Self.repo.appendingPathComponent("attestation/test_verify.py").path, "--cases", "300"])
         #expect(result.status == 0, "\(result.output.suffix(2000))")
     }
 

@@ -124,17 +124,7 @@ extension DaemonProcessTests {
         let data = dir.path + "/data"
         let daemon = try await Self.start(dataDir: data, environment: ["NANOPAY_PLATFORM_SECRET": Self.secretHex, "NANOPAY_OPERATOR_TOKEN": "t"])
         defer { daemon.process.terminate(); daemon.process.waitUntilExit() }
-        func nanopay(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: TestBinaries.path("nanopay"))
-            p.arguments = args
-            let pipe = Pipe()
-            p.standardOutput = pipe; p.standardError = pipe
-            try p.run()
-            let out = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: out, as: UTF8.self))
-        }
+        func nanopay(_ args: [String]) throws -> (Int32, String) { try runProcess(TestBinaries.path("nanopay"), args) }
         let (rootStatus, rootOut) = try nanopay(["attest", "root", "--data-dir", data])
         let root = rootOut.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(rootStatus == 0 && root.count == 194)

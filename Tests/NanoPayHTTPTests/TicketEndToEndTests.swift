@@ -40,7 +40,7 @@ import Testing
         // The ticket verifies with the CLI under the attested ticket key.
         let quote = try await service.attest(nonce: Sodium.randomBytes(32), policy: .init(pinnedRoot: root, expectedNonce: nil, allowSoftware: true,
                                                                                         now: UInt64(Date().timeIntervalSince1970))).1
-        let decoded = try AttestationVectorTestsShim.run(TestBinaries.path("nanopay"), ["ticket", "decode", try #require(first.ticket),
+        let decoded = try runProcess(TestBinaries.path("nanopay"), ["ticket", "decode", try #require(first.ticket),
                                                                                         "--ticket-key", Hex.encode(quote.ticketPublicKey),
                                                                                         "--enclave-key", Hex.encode(enclaveKey)])
         #expect(decoded.status == 0 && decoded.output.contains("signature: valid") && decoded.output.contains("paid:    2000 USDT"), "\(decoded.output)")
@@ -57,19 +57,4 @@ import Testing
     }
 
     struct Stats: Decodable { var payments: [String: Int] }
-}
-
-/// Runs a process and collects its output (shared with the attestation vector tests' helper).
-enum AttestationVectorTestsShim {
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
 }

@@ -21,15 +21,7 @@ import Testing
             try token.write(toFile: ticketPath, atomically: true, encoding: .utf8)
             var arguments = [TicketPyJWTTests.script, ticketPath, "--jwks", jwksPath]
             for (k, v) in args.merging(overrides, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) { arguments += ["--" + k, v] }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3"] + arguments
-            let pipe = Pipe()
-            p.standardOutput = pipe; p.standardError = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+            return try runProcess("python3", arguments)
         }
     }
 

@@ -95,3 +95,22 @@ public enum TestBinaries {
         return FileManager.default.isExecutableFile(atPath: besideTests) ? besideTests : repositoryRoot.appendingPathComponent(".build/debug/\(name)").path
     }
 }
+
+/// Runs a program to completion and returns its exit status and its output (stdout and stderr
+/// together). `executable` is a path, or a name looked up in PATH (through /usr/bin/env).
+public func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    if executable.hasPrefix("/") {
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+    } else {
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [executable] + arguments
+    }
+    let pipe = Pipe()
+    p.standardOutput = pipe; p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
