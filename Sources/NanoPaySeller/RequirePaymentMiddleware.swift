@@ -112,7 +112,7 @@ public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMi
         case .paid(let receipt, _):
             if let refusal = receiptCheck.accept(receipt, for: fields, offer: offer, trusted: trusted, nowSeconds: clock.nowSeconds()) {
                 return paymentRequired(request, error: refusal.code, message: refusal.message,
-                                       status: refusal.code == "seller_busy" ? .serviceUnavailable : .init(code: 402, reasonPhrase: "Payment Required"))
+                                       status: refusal.code == "seller_busy" ? .serviceUnavailable : PaymentRequiredAnswer.paymentRequired)
             }
             var context = context
             context.payment = VerifiedPayment(confirmationId: receipt.confirmationId, payer: receipt.from, amount: receipt.amount, receipt: receipt)
@@ -139,23 +139,8 @@ public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMi
         return to == payTo && fields.amount == offer.amount
     }
 
-    func paymentRequired(_ request: Request, error: String, message: String? = nil, status: HTTPResponse.Status = .init(code: 402, reasonPhrase: "Payment Required"),
-                         extra: [String: JSONValue]? = nil) -> Response {
-        let host = request.head.authority ?? "localhost"
-        let resource = X402.ResourceInfo(url: "http://\(host)\(request.uri.path)", description: description, mimeType: "application/json")
-        let required = X402.PaymentRequired(error: error, resource: resource, accepts: offers)
-        var body: [String: JSONValue] = ["x402Version": .number(2), "error": .string(error), "accepts": .array(offers.map { offerJSON($0) }),
-                                         "resource": .object(["url": .string(resource.url)])]
-        if let message { body["message"] = .string(message) }
-        for (k, v) in extra ?? [:] { body[k] = v }
-        let data = (try? JSONEncoder().encode(body)) ?? Data("{}".utf8)
-        var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
-        headers[HTTPField.Name(X402.paymentRequiredHeader)!] = X402.encodeHeader(required)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    func offerJSON(_ offer: X402.PaymentRequirements) -> JSONValue {
-        let data = (try? JSONEncoder().encode(offer)) ?? Data("{}".utf8)
-        return (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .object([:])
+    func paymentRequired(_ request: Request, error: String, message: String? = nil,
+                         status: HTTPResponse.Status = PaymentRequiredAnswer.paymentRequired, extra: [String: JSONValue] = [:]) -> Response {
+        PaymentRequiredAnswer.make(request, offers: offers, description: description, error: error, message: message, status: status, extra: extra)
     }
 }

@@ -74,24 +74,10 @@ public struct RequireTicketMiddleware<Context: TicketRequestContext>: RouterMidd
     }
 
     func paymentRequired(_ request: Request, error: String, message: String? = nil,
-                         status: HTTPResponse.Status = .init(code: 402, reasonPhrase: "Payment Required")) -> Response {
-        let host = request.head.authority ?? "localhost"
-        let resource = X402.ResourceInfo(url: "http://\(host)\(request.uri.path)", description: description, mimeType: "application/json")
-        let required = X402.PaymentRequired(error: error, resource: resource, accepts: [offer])
-        var body: [String: JSONValue] = ["x402Version": .number(2), "error": .string(error), "accepts": .array([Self.json(offer)]),
-                                         "resource": .object(["url": .string(resource.url)]),
-                                         "ticket_endpoint": .string(ticket.endpoint)]
-        if let endpoint = ticket.accessTokenEndpoint { body["access_token_endpoint"] = .string(endpoint) }
-        if let message { body["message"] = .string(message) }
-        let data = (try? JSONEncoder().encode(body)) ?? Data("{}".utf8)
-        var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
-        headers[HTTPField.Name(X402.paymentRequiredHeader)!] = X402.encodeHeader(required)
-        headers[.wwwAuthenticate] = #"Bearer realm="ticket""#
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    static func json(_ offer: X402.PaymentRequirements) -> JSONValue {
-        let data = (try? JSONEncoder().encode(offer)) ?? Data("{}".utf8)
-        return (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .object([:])
+                         status: HTTPResponse.Status = PaymentRequiredAnswer.paymentRequired) -> Response {
+        var extra: [String: JSONValue] = ["ticket_endpoint": .string(ticket.endpoint)]
+        if let endpoint = ticket.accessTokenEndpoint { extra["access_token_endpoint"] = .string(endpoint) }
+        return PaymentRequiredAnswer.make(request, offers: [offer], description: description, error: error, message: message, status: status,
+                                          extra: extra, headers: [.wwwAuthenticate: #"Bearer realm="ticket""#])
     }
 }
