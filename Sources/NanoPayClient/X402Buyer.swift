@@ -131,16 +131,7 @@ public struct X402Buyer: Sendable {
         }
         if let receiptValue = second.settlement?.extra?["receipt"], let receipt = Receipt(jsonValue: receiptValue) {
             second.receipt = receipt
-            let advertised = offer.extra?["enclavePublicKey"]?.stringValue.flatMap { Hex.decode($0, byteCount: 32) }
-            let key = enclaveKey ?? advertised
-            second.receiptTrust = enclaveKey != nil ? .pinned : (advertised != nil ? .advertised : .none)
-            // The same proof a seller checks: signed by the key, and for exactly this authorization
-            // and offer (a wide freshness window: the buyer's clock is not the service's).
-            second.receiptVerified = key.map {
-                ReceiptCheck(freshnessWindowSeconds: 3_600).verify(receipt, for: fields, offer: offer,
-                                                                  trusted: TrustedService(enclaveKey: $0, network: offer.network, asset: offer.asset),
-                                                                  nowSeconds: clock.nowSeconds()) == nil
-            } ?? false
+            (second.receiptVerified, second.receiptTrust) = check(receipt, for: fields, offer: offer)
         }
         if second.status == 402, let h = second.headers.first(where: { $0.0.lowercased() == "payment-required" })?.1 {
             second.paymentRequired = try? X402.decodeHeader(X402.PaymentRequired.self, from: h)
@@ -169,14 +160,20 @@ public struct X402Buyer: Sendable {
         answer.ticket = bought.ticket
         answer.ticketBought = true
         answer.receipt = bought.receipt
-        let advertised = offer.extra?["enclavePublicKey"]?.stringValue.flatMap { Hex.decode($0, byteCount: 32) }
-        answer.receiptTrust = enclaveKey != nil ? .pinned : (advertised != nil ? .advertised : .none)
-        answer.receiptVerified = (enclaveKey ?? advertised).map {
-            ReceiptCheck(freshnessWindowSeconds: 3_600).verify(bought.receipt, for: fields, offer: offer,
-                                                              trusted: TrustedService(enclaveKey: $0, network: offer.network, asset: offer.asset),
-                                                              nowSeconds: clock.nowSeconds()) == nil
-        } ?? false
+        (answer.receiptVerified, answer.receiptTrust) = check(bought.receipt, for: fields, offer: offer)
         return answer
+    }
+
+    /// The same proof a seller checks: signed by the key (pinned, else the one the offer
+    /// advertises), and for exactly this authorization and offer (a wide freshness window: the
+    /// buyer's clock is not the service's).
+    func check(_ receipt: Receipt, for fields: AuthorizationFields, offer: X402.PaymentRequirements) -> (verified: Bool, trust: ReceiptTrust) {
+        let advertised = offer.extra?["enclavePublicKey"]?.stringValue.flatMap { Hex.decode($0, byteCount: 32) }
+        guard let key = enclaveKey ?? advertised else { return (false, .none) }
+        let trusted = TrustedService(enclaveKey: key, network: offer.network, asset: offer.asset)
+        let verified = ReceiptCheck(freshnessWindowSeconds: 3_600).verify(receipt, for: fields, offer: offer, trusted: trusted,
+                                                                          nowSeconds: clock.nowSeconds()) == nil
+        return (verified, enclaveKey != nil ? .pinned : .advertised)
     }
 
     /// `scheme://host[:port]` and the path of a URL (the ticket wallet's keys).
