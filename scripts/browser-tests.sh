@@ -8,15 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(pwd)/${1:-.build/debug}
 shift || true
-need=()
-for pkg in chromium chromium-driver python3-venv; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
-fi
+bash scripts/apt-ensure.sh chromium chromium-driver python3-venv
 venv=.venv-browser
 if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import selenium, nacl" 2>/dev/null; then
   python3 -m venv "$venv"
