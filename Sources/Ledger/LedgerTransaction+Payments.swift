@@ -169,6 +169,13 @@ extension LedgerTransaction {
 
     /// The answer to an identical resubmission.
     private func replay(_ existing: PaymentRow, payer: String, nonce: [UInt8]) throws -> PaymentRecord {
+        // A reservation answers nothing to anyone but the token's holder, until it is captured
+        // (then it is a posted payment like any other).
+        if existing.status != .settled, existing.status != .approved, let id = existing.approvalId, id.hasPrefix(Self.reservationIdPrefix) {
+            throw NanoPayError(.authorizationInUse, existing.status == .held
+                ? "this authorization is reserved by a gateway until it is captured or voided"
+                : "this authorization's reservation was voided or expired (nothing was charged); sign a new one")
+        }
         switch existing.status {
         case .settled:
             return .settled(try settledPayment(existing.confirmationId ?? ""), replayed: true)
@@ -179,20 +186,11 @@ extension LedgerTransaction {
             }
             return .settled(try settledPayment(existing.confirmationId ?? ""), replayed: existing.served)
         case .held:
-            if try isReservation(existing.approvalId ?? "") {
-                throw NanoPayError(.authorizationInUse, "this authorization is reserved by a gateway until it is captured or voided")
-            }
             let approval = try approvalRow(existing.approvalId ?? "")
             return .held(approvalId: approval.id, expiresAtMilliseconds: approval.expiresAtMilliseconds)
         case .rejected:
-            if try isReservation(existing.approvalId ?? "") {
-                throw NanoPayError(.authorizationInUse, "this authorization was reserved and voided (nothing was charged); sign a new one")
-            }
             throw NanoPayError(.approvalRejected, "this payment was rejected by an operator")
         case .expired:
-            if try isReservation(existing.approvalId ?? "") {
-                throw NanoPayError(.authorizationInUse, "this authorization's reservation expired (nothing was charged); sign a new one")
-            }
             throw NanoPayError(.approvalExpired, "this payment's approval window expired before a decision")
         }
     }
@@ -325,9 +323,12 @@ extension LedgerTransaction {
         return Hex.encode(time + Sodium.sha256(Array("CyberNanoPay:confirmation:v3:\(payer):".utf8) + digest).prefix(10))
     }
 
-    /// Reservations have ids of their own (`res_`), so they never collide with approvals.
+    /// Reservations have ids of their own (`res_`), so they never collide with approvals and a
+    /// hold's kind reads off its id.
+    static let reservationIdPrefix = "res_"
+
     static func reservationId(payer: String, digest: [UInt8]) -> String {
-        "res_" + Hex.encode(Sodium.sha256(Array("CyberNanoPay:reservation:v1:\(payer):".utf8) + digest).prefix(12))
+        reservationIdPrefix + Hex.encode(Sodium.sha256(Array("CyberNanoPay:reservation:v1:\(payer):".utf8) + digest).prefix(12))
     }
 
     static func approvalId(payer: String, digest: [UInt8]) -> String {

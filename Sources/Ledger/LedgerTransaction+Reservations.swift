@@ -11,14 +11,6 @@ extension LedgerTransaction {
         }
     }
 
-    /// Whether a hold is a reservation (not an approval waiting for a human).
-    func isReservation(_ id: String) throws -> Bool {
-        let s = try db.statement("SELECT kind FROM approvals WHERE id = ?")
-        s.bind(1, id)
-        defer { s.reset() }
-        return try s.step() && s.text(0) == "reservation"
-    }
-
     /// Captures or voids a reservation for the holder of its token. Resolution happens once; the
     /// same resolution again answers again (a retry after a lost answer), the other is refused.
     func resolveReservation(_ id: String, captureTokenHash: [UInt8], capture: Bool) throws -> ReservationResolution {

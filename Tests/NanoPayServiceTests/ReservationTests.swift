@@ -30,8 +30,11 @@ import Testing
         await expectError(.alreadyCaptured) { _ = try await f.service.void(reservationId: r.id, captureToken: r.captureToken) }
 
         // Void: the funds come back; retry idempotent; capture afterwards refused.
-        let v = try Self.reserved(try await f.service.reserve(f.authorization(buyer, amount: 200, version: .v2)))
+        let voidedAuth = f.authorization(buyer, amount: 200, version: .v2)
+        let v = try Self.reserved(try await f.service.reserve(voidedAuth))
         #expect(try await f.service.void(reservationId: v.id, captureToken: v.captureToken) == false)
+        // A voided reservation's authorization is spent: it pays nothing anywhere afterwards.
+        await expectError(.authorizationInUse) { _ = try await f.service.verify(voidedAuth) }
         #expect(try await f.service.void(reservationId: v.id, captureToken: v.captureToken) == true)
         await expectError(.alreadyVoided) { _ = try await f.service.capture(reservationId: v.id, captureToken: v.captureToken) }
         balance = try await f.service.balance(buyer.address)
@@ -105,8 +108,11 @@ import Testing
         try await f.fund(buyer, 1_000)
         let a = try Self.reserved(try await f.service.reserve(f.authorization(buyer, amount: 300, version: .v2), timeoutSeconds: 30))
         let b = try Self.reserved(try await f.service.reserve(f.authorization(buyer, amount: 200, version: .v2), timeoutSeconds: 30))
+        let expiredAuth = f.authorization(buyer, amount: 10, version: .v2)
+        _ = try Self.reserved(try await f.service.reserve(expiredAuth, timeoutSeconds: 30))
         f.clock.advance(seconds: 31)
         await expectError(.reservationExpired) { _ = try await f.service.capture(reservationId: a.id, captureToken: a.captureToken) }
+        await expectError(.authorizationInUse) { _ = try await f.service.verify(expiredAuth) }
         try await f.ledger.sweepExpiredHolds()
         await expectError(.reservationExpired) { _ = try await f.service.void(reservationId: b.id, captureToken: b.captureToken) }
         let balance = try await f.service.balance(buyer.address)
