@@ -1,3 +1,4 @@
+import Hummingbird
 import NanoPayCore
 
 /// Response bodies of the HTTP contract. Times are unix seconds; amounts decimal strings.
@@ -32,6 +33,16 @@ struct ApprovalRequiredBody: Encodable {
     var message = "payment held for human approval"
     var approvalId: String
     var expiresAt: UInt64
+
+    /// A hold's answer: milliseconds inside, unix seconds on the wire.
+    init(approvalId: String, expiresAtMilliseconds: UInt64) {
+        self.approvalId = approvalId; expiresAt = expiresAtMilliseconds / 1000
+    }
+
+    /// 202, as `/verify`, `/tickets` and `/reservations` answer a payment policy holds.
+    static func response(approvalId: String, expiresAtMilliseconds: UInt64) -> Response {
+        JSONResponse.make(ApprovalRequiredBody(approvalId: approvalId, expiresAtMilliseconds: expiresAtMilliseconds), status: .accepted)
+    }
 }
 
 /// `GET /accounts/{address}/payments`: times in unix seconds, as everywhere on the wire.

@@ -55,7 +55,7 @@ struct ReservationRoutes: Sendable {
             let body = try await request.decodeJSON(ReserveRequest.self)
             switch try await service.reserve(body.authorization, timeoutSeconds: body.timeoutSeconds ?? PaymentService.reservationTimeoutSecondsDefault) {
             case .held(let id, let expires):
-                return JSONResponse.make(ApprovalRequiredBody(approvalId: id, expiresAt: expires / 1000), status: .accepted)
+                return ApprovalRequiredBody.response(approvalId: id, expiresAtMilliseconds: expires)
             case .reserved(let r):
                 return JSONResponse.make(ReservedBody(reservationId: r.id, captureToken: r.captureToken, expiresAt: r.expiresAtMilliseconds / 1000,
                                                       from: r.payer, to: r.payee, amount: r.amount),

@@ -141,7 +141,7 @@ struct Routes: Sendable {
             return (.ok, VerifySuccessBody(confirmationId: receipt.confirmationId, remainingBalance: receipt.remainingBalance,
                                            replayed: replayed, receipt: receipt).json, nil)
         case .success(.held(let id, let expiresAtMilliseconds)):
-            return (.accepted, Array(JSONResponse.encode(ApprovalRequiredBody(approvalId: id, expiresAt: expiresAtMilliseconds / 1000))), nil)
+            return (.accepted, Array(JSONResponse.encode(ApprovalRequiredBody(approvalId: id, expiresAtMilliseconds: expiresAtMilliseconds))), nil)
         case .failure(let error):
             return (HTTPStatusMap.status(for: error.code), Array(JSONResponse.encode(JSONResponse.ErrorBody(error: error.code.rawValue, message: error.message,
                                                                                          retryAfterSeconds: error.retryAfterSeconds))), error.retryAfterSeconds)

@@ -45,7 +45,7 @@ struct TicketRoutes: Sendable {
             }
             switch try await service.buyTicket(try X402.decodeHeader(X402.PaymentPayload.self, from: header)) {
             case .held(let id, let expires):
-                return JSONResponse.make(ApprovalRequiredBody(approvalId: id, expiresAt: expires / 1000), status: .accepted)
+                return ApprovalRequiredBody.response(approvalId: id, expiresAtMilliseconds: expires)
             case .issued(let issued):
                 var response = JSONResponse.make(TicketBody(ticket: issued.ticket, expiresAt: issued.claims.exp, receipt: issued.receipt,
                                                             replayed: issued.replayed))
@@ -57,7 +57,7 @@ struct TicketRoutes: Sendable {
         router.post("/tickets/access-token") { request, _ in
             switch try await service.buyTicket(try await request.decodeJSON(X402.PaymentPayload.self)) {
             case .held(let id, let expires):
-                return JSONResponse.make(ApprovalRequiredBody(approvalId: id, expiresAt: expires / 1000), status: .accepted)
+                return ApprovalRequiredBody.response(approvalId: id, expiresAtMilliseconds: expires)
             case .issued(let issued):
                 let now = service.clock.nowSeconds()
                 return JSONResponse.make(AccessTokenBody(access_token: issued.ticket, expires_in: issued.claims.exp > now ? issued.claims.exp - now : 0))
