@@ -196,6 +196,35 @@ func payloadJSON(of ticket: String) throws -> String {
         }
     }
 
+    /// Each header check and the asset check refuse on their own: with a ticket key the test
+    /// holds, a token can carry a valid signature and one wrong thing at a time (the enclave
+    /// always writes a correct header, so these would otherwise hide behind the signature).
+    @Test func headerAndAssetChecksStandOnTheirOwn() async throws {
+        let ticketKey = Ed25519KeyPair.generate()
+        try await withTicketSeller(trustedService: { f in
+            TrustedService(enclaveKey: f.enclave.publicKey, network: "tvm:-239", asset: "USDT", ticketKey: ticketKey.publicKey)
+        }) { s in
+            let now = s.fixture.nowSeconds
+            let claims = TicketClaims(iss: Hex.encode(s.fixture.enclave.publicKey), sub: Buyer(index: 104).address.raw, aud: "report-api",
+                                      scope: "GET:/api/report/*", iat: now, nbf: now, exp: now + 60, jti: String(repeating: "cd", count: 16),
+                                      amt: "500", asset: "USDT", payTo: sellerAddress().raw, uses: nil)
+            let kid = TicketJWK(publicKey: ticketKey.publicKey).kid
+            func token(alg: String = "EdDSA", kid: String = kid, typ: String = "JWT", _ claims: TicketClaims = claims) throws -> String {
+                jws(header: #"{"alg":"\#(alg)","kid":"\#(kid)","typ":"\#(typ)"}"#,
+                    payload: String(decoding: try JSONEncoder().encode(claims), as: UTF8.self)) { ticketKey.sign($0) }
+            }
+            #expect(try await s.call("/api/report/monday", ticket: try token()).status == 200, "the well-formed token passes")
+            for (name, bad) in [("alg HS256", try token(alg: "HS256")), ("alg none", try token(alg: "none")), ("typ", try token(typ: "at+jwt")),
+                                ("kid", try token(kid: "someone-else"))] {
+                let answer = try await s.call("/api/report/monday", ticket: bad)
+                #expect(answer.status == 402 && answer.error == "invalid_ticket", "\(name): \(answer.body)")
+            }
+            var usdc = claims; usdc.asset = "USDC"
+            let answer = try await s.call("/api/report/monday", ticket: try token(usdc))
+            #expect(answer.status == 402 && answer.error == "wrong_asset")
+        }
+    }
+
     /// The receipt key is not a ticket key: a service whose "ticket key" is its receipt key is
     /// refused at set-up, and tokens signed by the receipt key are refused.
     @Test func theReceiptKeyIsNeverATicketKey() async throws {
@@ -213,13 +242,25 @@ func payloadJSON(of ticket: String) throws -> String {
             let answer = try await s.call("/api/report/monday", ticket: token)
             #expect(answer.status == 402 && answer.error == "invalid_ticket")
         }
-        let f = try Fixture(); defer { f.close() }
-        let same = TrustedService(enclaveKey: f.enclave.publicKey, network: "tvm:-239", asset: "USDT", ticketKey: f.enclave.publicKey)
-        let check = TicketCheck()
-        await #expect(throws: TicketCheck.Refusal.self) {
-            _ = try await check.verify("a.b.c", trusted: same, policy: TicketPolicy(audience: "a", payTo: sellerAddress(), minimumAmount: 1,
-                                                                                    scope: try TicketScope(parsing: "GET:/")),
-                                       method: "GET", path: "/", now: 0)
-        }
+        // A service that names its receipt key as its ticket key: a token that key signed, with
+        // every claim right, is still refused.
+        let key = Ed25519KeyPair.generate()
+        let same = TrustedService(enclaveKey: key.publicKey, network: "tvm:-239", asset: "USDT", ticketKey: key.publicKey)
+        let claims = TicketClaims(iss: Hex.encode(key.publicKey), sub: Buyer(index: 105).address.raw, aud: "a", scope: "GET:/", iat: 10, nbf: 10,
+                                  exp: 60, jti: "j", amt: "1", asset: "USDT", payTo: sellerAddress().raw, uses: nil)
+        let token = jws(header: #"{"alg":"EdDSA","kid":"\#(TicketJWK(publicKey: key.publicKey).kid)","typ":"JWT"}"#,
+                        payload: String(decoding: try JSONEncoder().encode(claims), as: UTF8.self)) { key.sign($0) }
+        let policy = TicketPolicy(audience: "a", payTo: sellerAddress(), minimumAmount: 1, maxLifetimeSeconds: 60, scope: try TicketScope(parsing: "GET:/"))
+        do {
+            _ = try await TicketCheck().verify(token, trusted: same, policy: policy, method: "GET", path: "/", now: 20)
+            Issue.record("a token signed by the receipt key was accepted")
+        } catch { #expect(error.code == "invalid_ticket") }
+        // The same token under a service with a separate ticket key of that value passes: the guard,
+        // not the claims, refused it above.
+        let separate = TrustedService(enclaveKey: Ed25519KeyPair.generate().publicKey, network: "tvm:-239", asset: "USDT", ticketKey: key.publicKey)
+        var claimsSeparate = claims; claimsSeparate.iss = Hex.encode(separate.enclaveKey)
+        let tokenSeparate = jws(header: #"{"alg":"EdDSA","kid":"\#(TicketJWK(publicKey: key.publicKey).kid)","typ":"JWT"}"#,
+                                payload: String(decoding: try JSONEncoder().encode(claimsSeparate), as: UTF8.self)) { key.sign($0) }
+        #expect(try await TicketCheck().verify(tokenSeparate, trusted: separate, policy: policy, method: "GET", path: "/", now: 20).jti == "j")
     }
 }
