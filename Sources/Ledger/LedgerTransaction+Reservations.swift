@@ -14,10 +14,12 @@ extension LedgerTransaction {
     /// Captures or voids a reservation for the holder of its token. Resolution happens once; the
     /// same resolution again answers again (a retry after a lost answer), the other is refused.
     func resolveReservation(_ id: String, captureTokenHash: [UInt8], capture: Bool) throws -> ReservationResolution {
-        let s = try db.statement("SELECT status, expires_at, capture_token_hash, confirmation_id FROM approvals WHERE id = ? AND kind = 'reservation'")
+        // Due reservations were already expired at the start of this batch (`expireDueHolds`, with
+        // the same clock reading), so a pending one here is still live.
+        let s = try db.statement("SELECT status, capture_token_hash, confirmation_id FROM approvals WHERE id = ? AND kind = 'reservation'")
         s.bind(1, id)
         guard try s.step() else { throw NanoPayError(.reservationNotFound, "no reservation with id \(id)") }
-        let status = ApprovalStatus(rawValue: s.text(0) ?? ""), expiresAt = s.int(1), stored = s.blob(2) ?? [], confirmationId = s.text(3)
+        let status = ApprovalStatus(rawValue: s.text(0) ?? ""), stored = s.blob(1) ?? [], confirmationId = s.text(2)
         s.reset()
         // The token decides before anything else is told: a caller without it learns nothing.
         guard stored.count == 32, captureTokenHash.count == 32, Sodium.constantTimeEqual(stored, captureTokenHash) else {
@@ -33,10 +35,6 @@ extension LedgerTransaction {
         case .expired?:
             throw NanoPayError(.reservationExpired, "reservation \(id) expired; its funds went back to the payer")
         case .pending?:
-            if expiresAt <= now {
-                try resolve(id, to: .expired, by: "system:expiry", reason: "reservation expired")
-                throw NanoPayError(.reservationExpired, "reservation \(id) expired; its funds went back to the payer")
-            }
             if capture {
                 guard let settled = try resolve(id, to: .approved, by: "reservation:capture", reason: nil) else {
                     throw NanoPayError(.internalError, "capture posted nothing")

@@ -70,6 +70,9 @@ import Testing
         await expectError(.approvalNotFound) { _ = try await f.service.approval(id: r.id) }
         let balance = try await f.service.balance(buyer.address)
         #expect(balance.available == 700 && balance.held == 300 && balance.totalSpent == 0)
+        // A pending reservation is not in the operators' queue or its count.
+        #expect(try await f.service.approvals(status: .pending).isEmpty && f.ledger.totals.paymentsHeld == 0)
+        #expect(try await f.service.snapshot().pendingApprovals == 0)
         // After capture, verify answers the receipt as a replay (the capture served it).
         _ = try await f.service.capture(reservationId: r.id, captureToken: r.captureToken)
         guard case .settled(_, let replayed) = try await f.service.verify(auth) else { Issue.record("not settled"); return }
@@ -118,6 +121,7 @@ import Testing
         let balance = try await f.service.balance(buyer.address)
         #expect(balance.available == 1_000 && balance.held == 0 && balance.totalSpent == 0)
         #expect(try f.ledger.checkInvariants().isConsistent)
+        #expect(try await f.service.approvals(status: .expired).isEmpty, "expired reservations are not expired approvals")
         // A buyer's short validBefore cannot cut a reservation short under the gateway: it is
         // refused, nothing is held, and the same authorization works for a short reservation.
         let short = f.authorization(buyer, amount: 10, validFor: 5, version: .v2)
@@ -137,6 +141,9 @@ import Testing
             Issue.record("not held"); return
         }
         #expect(try await f.service.approvals(status: .pending).map(\.id) == [id])
+        // A hold for a human is not a reservation: no capture token resolves it.
+        await expectError(.reservationNotFound) { _ = try await f.service.capture(reservationId: id, captureToken: String(repeating: "ab", count: 32)) }
+        await expectError(.reservationNotFound) { _ = try await f.service.void(reservationId: id, captureToken: String(repeating: "ab", count: 32)) }
         await expectError(.invalidRequest) { _ = try await f.service.reserve(f.authorization(buyer, amount: 1, version: .v2), timeoutSeconds: 0) }
         await expectError(.insufficientBalance) { _ = try await f.service.reserve(f.authorization(buyer, amount: 90_000, version: .v2)) }
     }
