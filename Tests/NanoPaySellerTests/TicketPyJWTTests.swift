@@ -70,11 +70,24 @@ import Testing
                 ("the receipt key as ticket key", genuine, ["ticket-key": Hex.encode(f.enclave.publicKey)]),
                 ("a genuine ticket bought for a wider scope", try await s.buy(buyer, offer: try s.offer(scope: "*:/*")), [:]),
                 ("a genuine ticket without the seller's use limit", genuine, ["uses": "10"]),
+                ("another asset", genuine, ["asset": "USDC"]),
             ]
             for (name, token, overrides) in cases {
                 let answer = try v.run(token, overrides)
                 #expect(answer.status == 2, "PyJWT verifier accepted: \(name)\n\(answer.output)")
             }
+
+            // With a ticket key the test holds, a validly signed token can get the header wrong
+            // on its own: the verifier's own header checks must refuse it.
+            let own = Ed25519KeyPair.generate()
+            let ownJWKS = dir.path + "/own-jwks.json"
+            try JSONEncoder().encode(TicketJWK.Set(keys: [TicketJWK(publicKey: own.publicKey)])).write(to: URL(fileURLWithPath: ownJWKS))
+            let ownVerifier = Verifier(dir: dir, jwksPath: ownJWKS, args: v.args.merging(["ticket-key": Hex.encode(own.publicKey)]) { $1 })
+            let ownKid = TicketJWK(publicKey: own.publicKey).kid
+            let wellFormed = jws(header: #"{"alg":"EdDSA","kid":"\#(ownKid)","typ":"JWT"}"#, payload: payload) { own.sign($0) }
+            #expect(try ownVerifier.run(wellFormed).status == 0, "the harness token passes")
+            let wrongTyp = jws(header: #"{"alg":"EdDSA","kid":"\#(ownKid)","typ":"at+jwt"}"#, payload: payload) { own.sign($0) }
+            #expect(try ownVerifier.run(wrongTyp).status == 2, "PyJWT verifier accepted a typ other than JWT")
         }
     }
 }
