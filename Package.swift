@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "NanoPaySeller", targets: ["NanoPaySeller"]),
         .executable(name: "nanopay-example-seller", targets: ["nanopay-example-seller"]),
         .executable(name: "nanopay-bench", targets: ["nanopay-bench"]),
+        .executable(name: "nanopay-gateway", targets: ["nanopay-gateway"]),
+        .library(name: "NanoPayGateway", targets: ["NanoPayGateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
@@ -34,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // Verifying tickets (JWS, EdDSA) on the seller's side; nanopayd signs inside the enclave.
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // nanopay-gateway's config file.
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
@@ -95,6 +99,25 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // nanopay-gateway: a reverse proxy in front of any HTTP API; reaches nanopayd over HTTP only.
+        .target(name: "NanoPayGateway", dependencies: [
+            "NanoPaySeller", "NanoPayClient", "NanoPayCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "nanopay-gateway", dependencies: [
+            "NanoPayGateway", "NanoPayClient", "NanoPayCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "nanopay-bench", dependencies: [
             "NanoPayCore", "Enclave", "Ledger", "CSQLite", "CSodium",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -118,7 +141,8 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "NanoPayHTTPTests", dependencies: [
-            "NanoPayHTTP", "NanoPayClient", "NanoPaySeller", "NanoPayTestSupport",
+            "NanoPayHTTP", "NanoPayClient", "NanoPaySeller", "NanoPayTestSupport", "NanoPayGateway",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),

@@ -6,10 +6,10 @@ import NanoPayCore
 /// The 402 (or 503) a paid route answers, for both the payment and the ticket middleware: the
 /// x402 PAYMENT-REQUIRED header with the route's offers, and the same facts as a JSON body for
 /// clients that read bodies (plus whatever `extra` a mode adds, like `access_token_endpoint`).
-enum PaymentRequiredAnswer {
-    static let paymentRequired = HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
+public enum PaymentRequiredAnswer {
+    public static let paymentRequired = HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
 
-    static func make(_ request: Request, offers: [X402.PaymentRequirements], description: String?, error: String, message: String? = nil,
+    public static func make(_ request: Request, offers: [X402.PaymentRequirements], description: String?, error: String, message: String? = nil,
                      status: HTTPResponse.Status = paymentRequired, extra: [String: JSONValue] = [:], headers extraHeaders: HTTPFields = [:]) -> Response {
         let host = request.head.authority ?? "localhost"
         let resource = X402.ResourceInfo(url: "http://\(host)\(request.uri.path)", description: description, mimeType: "application/json")

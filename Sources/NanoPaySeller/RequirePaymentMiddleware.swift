@@ -124,8 +124,19 @@ public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMi
         }
     }
 
+    func matchingOffer(_ accepted: X402.PaymentRequirements?) -> X402.PaymentRequirements? { OfferMatch.matching(accepted, in: offers) }
+    func pays(_ fields: AuthorizationFields, _ offer: X402.PaymentRequirements) -> Bool { OfferMatch.pays(fields, offer) }
+
+    func paymentRequired(_ request: Request, error: String, message: String? = nil,
+                         status: HTTPResponse.Status = PaymentRequiredAnswer.paymentRequired, extra: [String: JSONValue] = [:]) -> Response {
+        PaymentRequiredAnswer.make(request, offers: offers, description: description, error: error, message: message, status: status, extra: extra)
+    }
+}
+
+/// How a presented payment is matched to a route's offers (the middleware and nanopay-gateway).
+public enum OfferMatch {
     /// The route's offer the buyer echoed, compared on what binds the payment.
-    func matchingOffer(_ accepted: X402.PaymentRequirements?) -> X402.PaymentRequirements? {
+    public static func matching(_ accepted: X402.PaymentRequirements?, in offers: [X402.PaymentRequirements]) -> X402.PaymentRequirements? {
         guard let accepted else { return offers.count == 1 ? offers[0] : nil } // CyberNanoPay SDK form has no `accepted`
         return offers.first {
             $0.scheme == accepted.scheme && $0.network == accepted.network && $0.asset == accepted.asset
@@ -134,13 +145,8 @@ public struct RequirePaymentMiddleware<Context: PaymentRequestContext>: RouterMi
     }
 
     /// Whether the authorization pays exactly this offer.
-    func pays(_ fields: AuthorizationFields, _ offer: X402.PaymentRequirements) -> Bool {
+    public static func pays(_ fields: AuthorizationFields, _ offer: X402.PaymentRequirements) -> Bool {
         guard let to = try? TONAddress(parsing: fields.to), let payTo = try? TONAddress(parsing: offer.payTo) else { return false }
         return to == payTo && fields.amount == offer.amount
-    }
-
-    func paymentRequired(_ request: Request, error: String, message: String? = nil,
-                         status: HTTPResponse.Status = PaymentRequiredAnswer.paymentRequired, extra: [String: JSONValue] = [:]) -> Response {
-        PaymentRequiredAnswer.make(request, offers: offers, description: description, error: error, message: message, status: status, extra: extra)
     }
 }

@@ -1,0 +1,320 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import NanoPayClient
+import NanoPayCore
+import NanoPaySeller
+
+/// The request context: the buyer's address, for `X-Forwarded-For`.
+public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
+/// nanopay-gateway: a reverse proxy that sells an existing HTTP API per request with x402.
+///
+/// A paid request is **reserved** at nanopayd (a hold on the buyer's funds), **forwarded**, and
+/// **captured** only when the upstream answered below 500 within the time and size limits; only
+/// a capture issues the receipt and PAYMENT-RESPONSE. Otherwise the hold is **voided** and the
+/// buyer is charged nothing (502/504, `"charged": false`). If the gateway dies in between, the
+/// hold expires. Delivered responses are kept (`ReplayCache`) so a buyer whose answer was lost
+/// gets the same bytes for the same PAYMENT-SIGNATURE, never a second charge.
+public final class Gateway: Sendable {
+    private let current: Locked<GatewayConfig>
+    public let trust: any ServiceTrust
+    let replayCache: ReplayCache
+    let slots = UpstreamSlots()
+    let receiptCheck: ReceiptCheck
+    let ticketCheck = TicketCheck()
+    let clock: any NanoClock
+    let logger: Logger
+    private let clients = Locked<[Int64: HTTPClient]>([:])
+
+    public init(config: GatewayConfig, trust: any ServiceTrust, logger: Logger, clock: any NanoClock = SystemClock()) {
+        current = Locked(config)
+        self.trust = trust; self.logger = logger; self.clock = clock
+        replayCache = ReplayCache(maxEntries: config.replayCacheMaxEntries, maxBytes: config.replayCacheMaxBytes,
+                                  maxEntryBytes: config.replayCacheMaxEntryBytes)
+        // Receipts are checked when captured; the window covers a capture after a slow upstream.
+        receiptCheck = ReceiptCheck(freshnessWindowSeconds: 120)
+        GatewayMetrics.bootstrap()
+    }
+
+    /// The config new requests start under.
+    public var config: GatewayConfig { current.withLock { $0 } }
+
+    /// Swaps in a checked config; requests in flight keep the one they started with. The replay
+    /// cache keeps its first limits until restart.
+    public func apply(_ config: GatewayConfig) { current.withLock { $0 = config } }
+
+    public func shutdown() async {
+        for client in clients.withLock({ m in defer { m = [:] }; return Array(m.values) }) { try? await client.shutdown() }
+    }
+
+    /// One client per connect timeout (AsyncHTTPClient sets it per client): no redirects followed,
+    /// no decompression, the body passed through as the upstream sent it.
+    func httpClient(connectTimeoutSeconds: Int64) -> HTTPClient {
+        clients.withLock { m in
+            if let c = m[connectTimeoutSeconds] { return c }
+            var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
+                                                         timeout: .init(connect: .seconds(connectTimeoutSeconds)))
+            configuration.decompression = .disabled
+            configuration.httpVersion = .http1Only
+            let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            m[connectTimeoutSeconds] = c
+            return c
+        }
+    }
+
+    // MARK: - Requests
+
+    public func respond(to request: Request, context: GatewayRequestContext) async -> Response {
+        let config = self.config
+        let path = request.uri.path
+        let method = request.method.rawValue
+        if method == "GET" && path == GatewayConfig.discoveryPath { return Discovery.response(config: config, trust: trust) }
+        if method == "GET" && path == GatewayConfig.metricsPath {
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: GatewayMetrics.render())))
+        }
+        guard Self.isPlainPath(path) else {
+            return fail(400, "invalid_path", "the path must not contain dot segments, empty segments, encoded slashes or dots, or backslashes")
+        }
+        guard let route = config.route(method: method, path: path) else {
+            GatewayMetrics.request(outcome: "not_found")
+            return fail(404, "route_not_found", "no route for \(method) \(path) on this gateway")
+        }
+        let body: [UInt8]
+        do {
+            body = Array(buffer: try await request.body.collect(upTo: config.maxRequestBodyBytes))
+        } catch is NIOTooManyBytesError {
+            return fail(413, "payload_too_large", "request body exceeds \(config.maxRequestBodyBytes) bytes")
+        } catch {
+            return fail(400, "invalid_request", "request body could not be read")
+        }
+        let pathAndQuery = path + (request.uri.query.map { "?" + $0 } ?? "")
+        let incoming = Incoming(method: method, pathAndQuery: pathAndQuery, headers: request.headers, body: body,
+                                host: request.head.authority, remote: context.remoteAddress?.ipAddress)
+        if route.isFree {
+            guard let lease = slots.acquire(route.upstream.name, limit: route.upstream.maxConcurrentRequests) else { return busy(route) }
+            GatewayMetrics.request(outcome: "free")
+            return await forwardUnpaid(incoming, route: route, lease: lease, proof: nil)
+        }
+        if route.ticket != nil, let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer ") {
+            return await serveTicket(String(authorization.dropFirst(7)), incoming, route: route, config: config)
+        }
+        return await servePayment(incoming, route: route, config: config)
+    }
+
+    struct Incoming: Sendable {
+        var method: String
+        var pathAndQuery: String
+        var headers: HTTPFields
+        var body: [UInt8]
+        var host: String?
+        var remote: String?
+        var path: String { String(pathAndQuery.prefix { $0 != "?" }) }
+    }
+
+    /// Refuses paths an upstream could read differently from the gateway's route match
+    /// (`/free/../paid`, `/a//b`, `%2e%2e`, `%2f`): the gateway never forwards a path it did not price.
+    static func isPlainPath(_ path: String) -> Bool {
+        guard path.hasPrefix("/"), !path.contains("\\"), !path.contains("//") else { return false }
+        let lower = path.lowercased()
+        if lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") { return false }
+        return !path.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == "." || $0 == ".." }
+    }
+
+    // MARK: - Ticket mode
+
+    func serveTicket(_ token: String, _ incoming: Incoming, route: GatewayConfig.Route, config: GatewayConfig) async -> Response {
+        guard let trusted = trust.trusted else { return notAttested(route, incoming) }
+        guard let terms = route.ticket, let ticketPrice = route.ticketPrice, let payTo = route.payTo else { return fail(500, "internal_error", "") }
+        let policy = TicketPolicy(audience: terms.audience, payTo: payTo, minimumAmount: ticketPrice, maxLifetimeSeconds: terms.lifetimeSeconds,
+                                  scope: terms.scope, uses: terms.uses)
+        let claims: TicketClaims
+        do {
+            claims = try await ticketCheck.verify(token, trusted: trusted, policy: policy, method: incoming.method, path: incoming.path, now: clock.nowSeconds())
+        } catch {
+            GatewayMetrics.request(outcome: error.code)
+            return paymentRequired(route, incoming, error: error.code, message: error.message)
+        }
+        guard let lease = slots.acquire(route.upstream.name, limit: route.upstream.maxConcurrentRequests) else { return busy(route) }
+        GatewayMetrics.request(outcome: "ticket")
+        let xPayment = X402.encodeHeader(TicketPayment(ticket: .init(jti: claims.jti, sub: claims.sub, aud: claims.aud, scope: claims.scope,
+                                                                     exp: claims.exp, amt: claims.amt.description)))
+        let settlement = X402.encodeHeader(X402.SettleResponse(success: true, transaction: claims.jti, network: trusted.network, payer: claims.sub,
+                                                               amount: claims.amt.description))
+        return await forwardUnpaid(incoming, route: route, lease: lease, proof: PaymentProof(xPayment: xPayment, xPaymentResponse: settlement, id: claims.jti))
+    }
+
+    /// What `X-Payment` carries for a call paid by ticket (the ticket itself, a bearer credential,
+    /// is not passed on).
+    struct TicketPayment: Encodable {
+        struct Ticket: Encodable { var jti: String; var sub: String; var aud: String; var scope: String; var exp: UInt64; var amt: String }
+        var x402Version = 2
+        var scheme = "ticket"
+        var ticket: Ticket
+    }
+
+    // MARK: - Paying per request
+
+    func offers(_ route: GatewayConfig.Route, trusted: TrustedService, config: GatewayConfig) -> [X402.PaymentRequirements] {
+        guard let price = route.price, let payTo = route.payTo else { return [] }
+        let timeout = Int(route.upstream.totalTimeoutSeconds) + Int(config.captureMarginSeconds)
+        var result = [X402.PaymentRequirements(network: trusted.network, asset: trusted.asset, amount: price.description, payTo: payTo.raw,
+                                               maxTimeoutSeconds: min(timeout, 3600),
+                                               extra: ["name": .string("CyberNanoPay"), "enclavePublicKey": .string(Hex.encode(trusted.enclaveKey)),
+                                                       "teeEndpoint": .string(config.serviceURL)])]
+        if let terms = route.ticket, let ticketPrice = route.ticketPrice {
+            let ticket = TicketOffer(endpoint: config.serviceURL + "/tickets", accessTokenEndpoint: config.serviceURL + "/tickets/access-token", terms: terms)
+            result.append(X402.PaymentRequirements(network: trusted.network, asset: trusted.asset, amount: ticketPrice.description, payTo: payTo.raw,
+                                                   extra: ["name": .string("CyberNanoPay"), "enclavePublicKey": .string(Hex.encode(trusted.enclaveKey)),
+                                                           TicketOffer.extraKey: ticket.json]))
+        }
+        return result
+    }
+
+    func servePayment(_ incoming: Incoming, route: GatewayConfig.Route, config: GatewayConfig) async -> Response {
+        guard let trusted = trust.trusted else { return notAttested(route, incoming) }
+        let offers = offers(route, trusted: trusted, config: config)
+        guard let header = incoming.headers[HTTPField.Name(X402.paymentSignatureHeader)!] else {
+            GatewayMetrics.request(outcome: "payment_required")
+            return paymentRequired(route, incoming, error: "Payment required")
+        }
+        guard let payload = try? X402.decodeHeader(X402.PaymentPayload.self, from: header), let fields = try? payload.authorizationFields() else {
+            return paymentRequired(route, incoming, error: "invalid_payment", message: "PAYMENT-SIGNATURE is not an x402 payment payload")
+        }
+        guard let offer = OfferMatch.matching(payload.accepted, in: [offers[0]]), OfferMatch.pays(fields, offer) else {
+            return paymentRequired(route, incoming, error: "No matching payment requirements")
+        }
+        // A retry of a delivered request gets the delivered bytes; the same payment for anything else is refused.
+        let cacheKey = ReplayCache.key(paymentHeader: header)
+        let binding = ReplayCache.Binding(method: incoming.method, pathAndQuery: incoming.pathAndQuery, bodySHA256: Sodium.sha256(incoming.body))
+        switch replayCache.lookup(key: cacheKey, binding: binding, nowSeconds: clock.nowSeconds()) {
+        case .hit(let entry):
+            GatewayMetrics.request(outcome: "replayed")
+            var headers = HTTPFields()
+            for (n, v) in entry.headers { if let name = HTTPField.Name(n) { headers.append(HTTPField(name: name, value: v)) } }
+            headers[HTTPField.Name("X-NanoPay-Replayed")!] = "true"
+            return Response(status: .init(code: entry.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: entry.body)))
+        case .otherRequest:
+            GatewayMetrics.request(outcome: "payment_already_used")
+            return paymentRequired(route, incoming, error: "payment_already_used",
+                                   message: "this payment was made for another request (method, URL or body); sign a new one")
+        case .miss: break
+        }
+        let upstream = route.upstream
+        guard let lease = slots.acquire(upstream.name, limit: upstream.maxConcurrentRequests) else { return busy(route) }
+        // The hold lasts the upstream's time plus a margin for the capture, but never past the
+        // authorization's validBefore; the upstream gets what remains.
+        let now = clock.nowSeconds()
+        let validBefore = UInt64(fields.validBefore) ?? 0
+        // Two seconds short of validBefore: nanopayd checks the hold's end in milliseconds, a
+        // moment later than this whole-second reading.
+        let remaining = validBefore > now + 2 ? validBefore - now - 2 : 0
+        let holdSeconds = min(UInt64(upstream.totalTimeoutSeconds) + config.captureMarginSeconds, remaining, 3600)
+        guard holdSeconds > config.captureMarginSeconds else {
+            return paymentRequired(route, incoming, error: "authorization_expires_too_soon",
+                                   message: "the authorization expires in \(remaining) s; sign a validBefore at least \(config.captureMarginSeconds + 1) s ahead")
+        }
+        let reservations = ReservationClient(baseURL: config.serviceURL, gatewayToken: config.gatewayToken)
+        let reserved: ReservationClient.Reserved
+        do {
+            switch try await reservations.reserve(fields, timeoutSeconds: holdSeconds) {
+            case .reserved(let r): reserved = r
+            case .held(let id, let expiresAt):
+                GatewayMetrics.request(outcome: "approval_required")
+                return paymentRequired(route, incoming, error: "approval_required", message: "held for human approval",
+                                       extra: ["approvalId": .string(id), "expiresAt": .number(Double(expiresAt))])
+            case .refused(let code, let message, let status):
+                GatewayMetrics.request(outcome: code)
+                if code == "authorization_in_use" {
+                    return fail(409, "replay_unavailable",
+                                "this payment is already reserved, settled or held; if your earlier response was lost, this gateway no longer has it (it keeps responses up to \(config.replayCacheMaxEntryBytes) bytes, per gateway instance). Nothing more was charged; sign a new payment")
+                }
+                if status >= 500 || status == 401 || status == 403 {
+                    logger.error("nanopayd refused the reservation", metadata: ["status": "\(status)", "code": "\(code)"])
+                    return fail(503, "service_unavailable", "the payment service is unavailable; nothing was charged", retryAfter: true)
+                }
+                return paymentRequired(route, incoming, error: code, message: message)
+            }
+        } catch {
+            logger.error("nanopayd unreachable", metadata: ["error": "\(error)"])
+            return fail(503, "service_unavailable", "the payment service is unreachable; nothing was charged", retryAfter: true)
+        }
+        GatewayMetrics.paid(route: route.pattern.path)
+        let settlement = X402.encodeHeader(X402.SettleResponse(success: true, transaction: reserved.reservationId, network: trusted.network, payer: fields.from,
+                                                               amount: fields.amount, extra: ["status": .string("reserved"),
+                                                                                              "expiresAt": .number(Double(reserved.expiresAt))]))
+        let proof = PaymentProof(xPayment: header, xPaymentResponse: settlement, id: reserved.reservationId)
+        let deadlineSeconds = Int64(holdSeconds - config.captureMarginSeconds)
+        let paid = Paid(reserved: reserved, fields: fields, offer: offer, trusted: trusted, reservations: reservations,
+                        cacheKey: cacheKey, binding: binding, validBefore: validBefore)
+        return await forward(incoming, route: route, lease: lease, proof: proof, deadlineSeconds: deadlineSeconds, paid: paid)
+    }
+
+    /// The payment a forwarded request carries to the upstream.
+    struct PaymentProof: Sendable {
+        var xPayment: String
+        var xPaymentResponse: String
+        var id: String
+    }
+
+    /// A reserved payment waiting on the upstream's answer.
+    struct Paid: Sendable {
+        var reserved: ReservationClient.Reserved
+        var fields: AuthorizationFields
+        var offer: X402.PaymentRequirements
+        var trusted: TrustedService
+        var reservations: ReservationClient
+        var cacheKey: [UInt8]
+        var binding: ReplayCache.Binding
+        var validBefore: UInt64
+    }
+
+    // MARK: - Answers
+
+    func fail(_ status: Int, _ code: String, _ message: String, charged: Bool? = nil, retryAfter: Bool = false) -> Response {
+        var body: [String: JSONValue] = ["error": .string(code), "message": .string(message)]
+        if let charged { body["charged"] = .bool(charged) }
+        var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
+        if retryAfter { headers[.retryAfter] = "1" }
+        let data = (try? JSONEncoder().encode(body)) ?? Data("{}".utf8)
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func busy(_ route: GatewayConfig.Route) -> Response {
+        GatewayMetrics.request(outcome: "busy")
+        return fail(503, "upstream_busy", "upstream \(route.upstream.name) has \(route.upstream.maxConcurrentRequests) requests in flight; nothing was reserved, retry shortly",
+                    retryAfter: true)
+    }
+
+    func notAttested(_ route: GatewayConfig.Route, _ incoming: Incoming) -> Response {
+        fail(503, "service_not_attested", "the payment service is not attested right now; retry later", retryAfter: true)
+    }
+
+    func paymentRequired(_ route: GatewayConfig.Route, _ incoming: Incoming, error: String, message: String? = nil,
+                         extra: [String: JSONValue] = [:]) -> Response {
+        guard let trusted = trust.trusted else { return notAttested(route, incoming) }
+        let config = self.config
+        var extra = extra
+        if route.ticket != nil {
+            extra["ticket_endpoint"] = .string(config.serviceURL + "/tickets")
+            extra["access_token_endpoint"] = .string(config.serviceURL + "/tickets/access-token")
+        }
+        var head = HTTPRequest(method: HTTPRequest.Method(incoming.method) ?? .get, scheme: nil, authority: incoming.host ?? "localhost",
+                               path: incoming.path)
+        head.headerFields = [:]
+        let request = Request(head: head, body: .init(buffer: ByteBuffer()))
+        return PaymentRequiredAnswer.make(request, offers: offers(route, trusted: trusted, config: config), description: route.description,
+                                          error: error, message: message, extra: extra)
+    }
+}

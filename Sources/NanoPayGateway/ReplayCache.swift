@@ -1,0 +1,86 @@
+import Foundation
+import NanoPayCore
+
+/// Responses the gateway delivered for a payment, so a buyer whose answer was lost can retry
+/// with the same PAYMENT-SIGNATURE and get the same bytes instead of paying twice.
+///
+/// Keyed by the SHA-256 of the PAYMENT-SIGNATURE header; an entry answers only the same method,
+/// URL (path and query) and body SHA-256, and only until the authorization's validBefore.
+/// Bounded in entries, in total bytes and per entry: a response over `maxEntryBytes` is not
+/// kept, and when full the entries closest to expiry go first. Per gateway process: with several
+/// instances behind a balancer, a retry that lands on another instance finds nothing (409).
+public final class ReplayCache: Sendable {
+    public struct Binding: Equatable, Sendable {
+        public var method: String
+        public var pathAndQuery: String
+        public var bodySHA256: [UInt8]
+    }
+
+    public struct Entry: Sendable {
+        public var binding: Binding
+        public var validBefore: UInt64
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+        var bytes: Int { body.count + headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count } }
+    }
+
+    public enum Lookup: Sendable {
+        case miss
+        case hit(Entry)
+        /// The same payment header for another request.
+        case otherRequest
+    }
+
+    struct State {
+        var entries: [[UInt8]: Entry] = [:]
+        var bytes = 0
+    }
+
+    private let state = Locked(State())
+    public let maxEntries: Int
+    public let maxBytes: Int
+    public let maxEntryBytes: Int
+
+    public init(maxEntries: Int, maxBytes: Int, maxEntryBytes: Int) {
+        self.maxEntries = maxEntries; self.maxBytes = maxBytes; self.maxEntryBytes = min(maxEntryBytes, maxBytes)
+    }
+
+    public static func key(paymentHeader: String) -> [UInt8] { Sodium.sha256(Array(paymentHeader.utf8)) }
+
+    public var count: Int { state.withLock { $0.entries.count } }
+    public var totalBytes: Int { state.withLock { $0.bytes } }
+
+    public func lookup(key: [UInt8], binding: Binding, nowSeconds: UInt64) -> Lookup {
+        state.withLock { s in
+            guard let entry = s.entries[key] else { return .miss }
+            guard entry.validBefore > nowSeconds else {
+                s.entries[key] = nil; s.bytes -= entry.bytes
+                return .miss
+            }
+            return entry.binding == binding ? .hit(entry) : .otherRequest
+        }
+    }
+
+    /// Keeps `entry` if it fits. Returns whether it was kept.
+    @discardableResult
+    public func insert(key: [UInt8], _ entry: Entry, nowSeconds: UInt64) -> Bool {
+        let size = entry.bytes
+        guard size <= maxEntryBytes, maxEntries > 0, entry.validBefore > nowSeconds else { return false }
+        return state.withLock { s in
+            if let old = s.entries.removeValue(forKey: key) { s.bytes -= old.bytes }
+            if s.entries.count >= maxEntries || s.bytes + size > maxBytes {
+                for (k, e) in s.entries where e.validBefore <= nowSeconds { s.entries[k] = nil; s.bytes -= e.bytes }
+            }
+            // Still full: drop those that expire first (they are the least useful to keep).
+            if s.entries.count >= maxEntries || s.bytes + size > maxBytes {
+                for (k, e) in s.entries.sorted(by: { $0.value.validBefore < $1.value.validBefore }) {
+                    guard s.entries.count >= maxEntries || s.bytes + size > maxBytes else { break }
+                    s.entries[k] = nil; s.bytes -= e.bytes
+                }
+            }
+            s.entries[key] = entry; s.bytes += size
+            return true
+        }
+    }
+}

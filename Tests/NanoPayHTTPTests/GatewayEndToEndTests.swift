@@ -1,0 +1,245 @@
+import Foundation
+import NanoPayClient
+import NanoPayCore
+import NanoPayTestSupport
+import Testing
+
+/// nanopay-gateway end to end: nanopayd, the Python upstream and the gateway as processes; the
+/// Swift buyer and raw HTTP as clients. Every test checks the buyer's balance at nanopayd.
+@Suite(.serialized) struct GatewayEndToEndTests {
+    @Test func theSwiftBuyerPaysThroughEveryAuthModeAndTheUpstreamChecksEach() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 300)
+        defer { f.stop() }
+        let client = f.client
+        for path in ["/hmac/echo", "/plain/echo", "/signed/echo?q=1"] {
+            let answer = try await client.get(f.gatewayURL + path)
+            // The upstream answers 403 (and the gateway passes it on, captured) unless the mode's check passes.
+            #expect(answer.status == 200 && answer.receiptVerified && answer.receiptTrust == .pinned, "\(path): \(String(decoding: answer.body, as: UTF8.self))")
+            let echo = try JSONDecoder().decode(Echo.self, from: answer.body)
+            #expect(echo.headers["x-payment"] != nil && echo.headers["x-payment-response"] != nil)
+            let settlement = try X402.decodeHeader(X402.SettleResponse.self, from: try #require(echo.headers["x-payment-response"]))
+            #expect(settlement.transaction.hasPrefix("res_") && settlement.payer == f.buyer.address.raw)
+        }
+        #expect(try await f.available() == "97000", "three payments of 1000")
+        // Free route: no payment, still signed towards the upstream.
+        let free = try await f.send("/open/echo")
+        #expect(free.status == 200 && free.header("PAYMENT-RESPONSE") == nil)
+        // Unknown path: 404, never forwarded.
+        let hits = try await f.upstreamHits()
+        let unknown = try await f.send("/admin/secret")
+        #expect(unknown.status == 404 && unknown.json["error"]?.stringValue == "route_not_found")
+        // A path the upstream could read as another route: refused before matching.
+        for sneaky in ["/open/../hmac/echo", "/open/%2e%2e/hmac/echo", "/open//x", "/open/a%2fb"] {
+            let a = try await f.send(sneaky)
+            #expect(a.status == 400 && a.json["error"]?.stringValue == "invalid_path", "\(sneaky): \(a.status)")
+        }
+        #expect(try await f.upstreamHits() == hits)
+        #expect(try await f.available() == "97000")
+    }
+
+    @Test func failedUpstreamsChargeNothingAndSayWhy() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 301, totalTimeoutSeconds: 2, captureMarginSeconds: 2)
+        defer { f.stop() }
+        let cases: [(String, Int, String)] = [
+            ("/signed/status/500", 502, "upstream_error"),
+            ("/signed/status/503", 502, "upstream_error"),
+            ("/signed/hang", 504, "upstream_timeout"),
+            ("/dead/echo", 502, "upstream_unreachable"),
+            ("/signed/big?bytes=300000", 502, "upstream_response_too_large"),
+            ("/signed/big?bytes=300000&chunked=1", 502, "upstream_response_too_large"),
+        ]
+        for (path, status, code) in cases {
+            let (header, _) = try await f.paymentHeader(path)
+            let answer = try await f.send(path, headers: [("PAYMENT-SIGNATURE", header)])
+            #expect(answer.status == status && answer.json["error"]?.stringValue == code, "\(path): \(answer.status) \(answer.text)")
+            #expect(answer.json["charged"] == .bool(false) && answer.header("PAYMENT-RESPONSE") == nil, "\(path)")
+            #expect(try await f.available() == "100000", "\(path) charged the buyer")
+        }
+        // A 4xx is a delivered answer: charged. A response just under the limit, streamed, too.
+        let notFound = try await f.client.get(f.gatewayURL + "/signed/status/404")
+        #expect(notFound.status == 404 && notFound.receiptVerified)
+        let big = try await f.client.get(f.gatewayURL + "/signed/big?bytes=199000")
+        #expect(big.status == 200 && big.body.count == 199_000 && big.receiptVerified)
+        #expect(try await f.available() == "98000")
+    }
+
+    @Test func aLostResponseIsReplayedNotChargedAgain() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 302)
+        defer { f.stop() }
+        let (header, _) = try await f.paymentHeader("/signed/echo", method: "POST")
+        let body = Array(#"{"question":"weather"}"#.utf8)
+        let first = try await f.send("/signed/echo", method: "POST", headers: [("PAYMENT-SIGNATURE", header)], body: body)
+        #expect(first.status == 200 && first.header("X-NanoPay-Replayed") == nil)
+        let hits = try await f.upstreamHits()
+        let again = try await f.send("/signed/echo", method: "POST", headers: [("PAYMENT-SIGNATURE", header)], body: body)
+        #expect(again.status == 200 && again.body == first.body && again.header("X-NanoPay-Replayed") == "true")
+        #expect(again.header("PAYMENT-RESPONSE") == first.header("PAYMENT-RESPONSE"))
+        #expect(try await f.upstreamHits() == hits, "a replay is not forwarded")
+        #expect(try await f.available() == "99000", "charged once")
+        // The same header on another URL or with another body: 402.
+        let otherURL = try await f.send("/signed/echo?x=1", method: "POST", headers: [("PAYMENT-SIGNATURE", header)], body: body)
+        #expect(otherURL.status == 402 && otherURL.json["error"]?.stringValue == "payment_already_used")
+        let otherBody = try await f.send("/signed/echo", method: "POST", headers: [("PAYMENT-SIGNATURE", header)], body: Array("{}".utf8))
+        #expect(otherBody.status == 402)
+        // A response over the per-entry limit (64 KiB here) is not kept: the retry gets 409.
+        let (bigHeader, _) = try await f.paymentHeader("/signed/big?bytes=100000")
+        let big = try await f.send("/signed/big?bytes=100000", headers: [("PAYMENT-SIGNATURE", bigHeader)])
+        #expect(big.status == 200 && big.body.count == 100_000)
+        let bigAgain = try await f.send("/signed/big?bytes=100000", headers: [("PAYMENT-SIGNATURE", bigHeader)])
+        #expect(bigAgain.status == 409 && bigAgain.json["error"]?.stringValue == "replay_unavailable", "\(bigAgain.text)")
+        #expect(try await f.available() == "98000")
+    }
+
+    @Test func spoofedHeadersNeverReachTheUpstream() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 303)
+        defer { f.stop() }
+        let (header, _) = try await f.paymentHeader("/signed/echo")
+        let spoofed: [(String, String)] = [
+            ("PAYMENT-SIGNATURE", header), ("X-Payment", "forged"), ("X-Payment-Response", "forged"), ("sigwei-auth-signature", "forged"),
+            ("sigwei-secret", "forged"), ("X-NanoPay-Signature", "v1=forged"), ("X-NanoPay-Timestamp", "1"), ("X-NanoPay-Payment-Id", "res_forged"),
+            ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-Host", "evil.example"), ("Forwarded", "for=6.6.6.6"),
+            ("Connection", "X-Hop"), ("X-Hop", "should-go"), ("Keep-Alive", "timeout=5"), ("X-Custom", "kept"),
+        ]
+        let answer = try await f.send("/signed/echo", headers: spoofed)
+        #expect(answer.status == 200, "\(answer.text)")
+        let echo = try JSONDecoder().decode(Echo.self, from: Data(answer.body))
+        #expect(echo.headers["x-payment"] == header, "X-Payment is the buyer's PAYMENT-SIGNATURE as received")
+        #expect(echo.headers["x-payment-response"] != "forged" && echo.headers["x-nanopay-payment-id"]?.hasPrefix("res_") == true)
+        #expect(echo.headers["x-nanopay-payment-id"] != "res_forged" && echo.headers["x-nanopay-timestamp"] != "1")
+        #expect(echo.headers["sigwei-auth-signature"] == nil && echo.headers["sigwei-secret"] == nil && echo.headers["payment-signature"] == nil)
+        #expect(echo.headers["x-forwarded-for"] == "127.0.0.1" && echo.headers["x-forwarded-host"] != "evil.example" && echo.headers["forwarded"] == nil)
+        #expect(echo.headers["x-hop"] == nil && echo.headers["keep-alive"] == nil && echo.headers["x-custom"] == "kept")
+        // A buyer calling the upstream directly with forged headers is refused by every mode's check.
+        let direct = ServiceClient(baseURL: "http://127.0.0.1:\(f.upstreamPort)")
+        for path in ["/hmac/echo", "/plain/echo", "/signed/echo"] { #expect(try await direct.send(.GET, path).status == 403) }
+    }
+
+    @Test func aBuyerRacingTheGatewayNeverGetsAFreeResponse() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 304)
+        defer { f.stop() }
+        // 1. The buyer spends its authorization directly at nanopayd first: the gateway does not forward.
+        let (header, fields) = try await f.paymentHeader("/signed/echo")
+        let direct = try await ServiceClient(baseURL: f.daemonURL).send(.POST, "/verify", json: try JSONEncoder().encode(fields))
+        #expect(direct.status == 200)
+        let hits = try await f.upstreamHits()
+        let refused = try await f.send("/signed/echo", headers: [("PAYMENT-SIGNATURE", header)])
+        #expect(refused.status == 409 && refused.json["error"]?.stringValue == "replay_unavailable")
+        #expect(try await f.upstreamHits() == hits, "not forwarded")
+        // 2. Someone with a gateway token reserves it first: same, and the buyer cannot void without the capture token.
+        let (header2, fields2) = try await f.paymentHeader("/signed/echo")
+        let token = try String(contentsOfFile: f.dir.path + "/data/gateway.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let other = ServiceClient(baseURL: f.daemonURL, operatorToken: token)
+        let reserve = try await other.send(.POST, "/reservations", json: Data(#"{"authorization":\#(String(decoding: try JSONEncoder().encode(fields2), as: UTF8.self)),"timeoutSeconds":10}"#.utf8))
+        #expect(reserve.status == 201)
+        let blocked = try await f.send("/signed/echo", headers: [("PAYMENT-SIGNATURE", header2)])
+        let hitsAfter = try await f.upstreamHits()
+        #expect(blocked.status == 409 && hitsAfter == hits)
+        // 3. While the gateway forwards a slow request, the buyer tries to spend or void the same authorization.
+        let (header3, fields3) = try await f.paymentHeader("/signed/slow?ms=1500")
+        async let slow = f.send("/signed/slow?ms=1500", headers: [("PAYMENT-SIGNATURE", header3)])
+        try await Task.sleep(for: .milliseconds(500))
+        let spend = try await ServiceClient(baseURL: f.daemonURL).send(.POST, "/verify", json: try JSONEncoder().encode(fields3))
+        #expect(spend.status == 409, "\(spend.text)")
+        let void = try await ServiceClient(baseURL: f.daemonURL).send(.POST, "/reservations/res_x/void", json: Data(#"{"captureToken":"00"}"#.utf8))
+        #expect(void.status == 401, "no gateway token")
+        let delivered = try await slow
+        #expect(delivered.status == 200 && delivered.header("PAYMENT-RESPONSE") != nil)
+        // Spent: 1000 directly, 1000 held by the other reservation, 1000 through the gateway.
+        #expect(try await f.available() == "97000")
+    }
+
+    @Test func aGatewayKilledBetweenReserveAndCaptureChargesNothingOnceTheHoldExpires() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 305, totalTimeoutSeconds: 3, captureMarginSeconds: 1)
+        defer { f.stop() }
+        let (header, _) = try await f.paymentHeader("/signed/slow?ms=2500")
+        let pending = Task { try? await f.send("/signed/slow?ms=2500", headers: [("PAYMENT-SIGNATURE", header)]) }
+        // Wait until the hold exists, then SIGKILL the gateway mid-forward.
+        for _ in 0..<100 where try await f.available() == "100000" { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await f.available() == "99000", "reserved")
+        kill(f.gateway!.processIdentifier, SIGKILL)
+        f.gateway!.waitUntilExit()
+        _ = await pending.value
+        // The hold lasts 3 + 1 s; nanopayd's sweep returns the funds.
+        for _ in 0..<100 where try await f.available() != "100000" { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(try await f.available() == "100000")
+        let balance = try await f.operatorClient.send(.GET, "/balance/\(f.buyer.address.raw)").decode([String: String].self)
+        #expect(balance["held"] == "0" || balance["held"] == nil, "\(balance)")
+    }
+
+    @Test func sighupAppliesANewPriceWhileASlowRequestFinishesAndRefusesABrokenConfig() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 306)
+        defer { f.stop() }
+        let (header, _) = try await f.paymentHeader("/signed/slow?ms=1500")
+        async let slow = f.send("/signed/slow?ms=1500", headers: [("PAYMENT-SIGNATURE", header)])
+        try await Task.sleep(for: .milliseconds(400))
+        try f.writeConfig(price: "2500")
+        try await f.startGatewayConfigKeepingPort()
+        try await f.reload(expect: "config reloaded")
+        let old = try await slow
+        #expect(old.status == 200, "the request in flight finishes under the old config: \(old.text)")
+        let offer = try X402.decodeHeader(X402.PaymentRequired.self, from: try #require(try await f.send("/signed/echo").header("PAYMENT-REQUIRED")))
+        #expect(offer.accepts.first?.amount == "2500")
+        // A broken config is refused; the running one stays.
+        try "routes: [oops".write(toFile: f.configPath, atomically: true, encoding: .utf8)
+        try await f.reload(expect: "config reload refused")
+        let still = try X402.decodeHeader(X402.PaymentRequired.self, from: try #require(try await f.send("/signed/echo").header("PAYMENT-REQUIRED")))
+        #expect(still.accepts.first?.amount == "2500")
+        let paid = try await f.client.get(f.gatewayURL + "/signed/echo")
+        #expect(paid.status == 200)
+        #expect(try await f.available() == String(100_000 - 1000 - 2500))
+    }
+
+    @Test func aFullUpstreamAnswers503AndReservesNothing() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 307)
+        defer { f.stop() }
+        let (h1, _) = try await f.paymentHeader("/narrow/slow?ms=1500")
+        let (h2, _) = try await f.paymentHeader("/narrow/slow?ms=1500")
+        async let first = f.send("/narrow/slow?ms=1500", headers: [("PAYMENT-SIGNATURE", h1)])
+        try await Task.sleep(for: .milliseconds(400))
+        let second = try await f.send("/narrow/slow?ms=1500", headers: [("PAYMENT-SIGNATURE", h2)])
+        #expect(second.status == 503 && second.header("Retry-After") != nil && second.json["error"]?.stringValue == "upstream_busy", "\(second.status) \(second.text)")
+        #expect(try await f.available() == "99000", "only the first is reserved")
+        let firstAnswer = try await first
+        #expect(firstAnswer.status == 200, "\(firstAnswer.status) \(firstAnswer.text)")
+        #expect(try await f.available() == "99000")
+    }
+
+    @Test func discoverySkillAndMetrics() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 308)
+        defer { f.stop() }
+        let discovery = try await f.send("/.well-known/x402")
+        let doc = try JSONDecoder().decode(DiscoveryDoc.self, from: Data(discovery.body))
+        let echo = try #require(doc.resources.first { $0.path == "/hmac/echo" })
+        #expect(echo.price == "1000" && echo.network == "tvm:-239" && echo.asset != nil && echo.description == "Echo (hmac)")
+        #expect(doc.resources.first { $0.path == "/open/*" }?.price == nil)
+        let skill = try runProcess(TestBinaries.path("nanopay-gateway"), ["skill", "--config", f.configPath])
+        #expect(skill.status == 0 && skill.output.hasPrefix("---\nname: \"test-gateway\"\nbase_url: "), "\(skill.output)")
+        #expect(skill.output.contains("  - path: \"/hmac/echo\"\n    method: \"GET\"\n    price: \"1000\"\n    description: \"Echo (hmac)\""))
+        #expect(skill.output.contains("network `tvm:-239`") && skill.output.contains("## How to pay"))
+        _ = try await f.client.get(f.gatewayURL + "/hmac/echo")
+        _ = try await f.send("/signed/status/500")
+        let metrics = try await f.send("/metrics").text
+        for line in ["nanopay_gateway_requests_total{outcome=\"paid\"} 1", "nanopay_gateway_captured_total{upstream=\"hmac\"} 1",
+                     "nanopay_gateway_upstream_duration_seconds_count{upstream=\"hmac\"}", "nanopay_gateway_upstream_response_bytes_total{upstream=\"hmac\"}"] {
+            #expect(metrics.contains(line), "\(line)\n\(metrics)")
+        }
+        let broken = try runProcess(TestBinaries.path("nanopay-gateway"), ["skill", "--config", f.dir.path + "/missing.yaml", "--offline"])
+        #expect(broken.status != 0 && broken.output.contains("cannot be read"))
+    }
+
+    struct Echo: Decodable { var method: String; var path: String; var headers: [String: String]; var bodySHA256: String }
+    struct DiscoveryDoc: Decodable {
+        struct Resource: Decodable { var path: String; var method: String; var price: String?; var network: String?; var asset: String?; var description: String }
+        var resources: [Resource]
+    }
+}
+
+extension GatewayFixture {
+    /// writeConfig replaces the listen line; put the running port back before a reload.
+    func startGatewayConfigKeepingPort() async throws {
+        let port = URL(string: gatewayURL)!.port!
+        var text = try String(contentsOfFile: configPath, encoding: .utf8)
+        text += "\nlisten: {host: 127.0.0.1, port: \(port)}\n"
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+}
