@@ -36,4 +36,5 @@ public enum JSONValue: Codable, Hashable, Sendable {
     }
 
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
 }

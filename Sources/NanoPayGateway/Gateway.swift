@@ -125,7 +125,7 @@ public final class Gateway: Sendable {
 
     /// Refuses paths an upstream could read differently from the gateway's route match
     /// (`/free/../paid`, `/a//b`, `%2e%2e`, `%2f`): the gateway never forwards a path it did not price.
-    static func isPlainPath(_ path: String) -> Bool {
+    public static func isPlainPath(_ path: String) -> Bool {
         guard path.hasPrefix("/"), !path.contains("\\"), !path.contains("//") else { return false }
         let lower = path.lowercased()
         if lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") { return false }

@@ -14,6 +14,9 @@ public final class ReplayCache: Sendable {
         public var method: String
         public var pathAndQuery: String
         public var bodySHA256: [UInt8]
+        public init(method: String, pathAndQuery: String, bodySHA256: [UInt8]) {
+            self.method = method; self.pathAndQuery = pathAndQuery; self.bodySHA256 = bodySHA256
+        }
     }
 
     public struct Entry: Sendable {
@@ -22,6 +25,9 @@ public final class ReplayCache: Sendable {
         public var status: Int
         public var headers: [(String, String)]
         public var body: [UInt8]
+        public init(binding: Binding, validBefore: UInt64, status: Int, headers: [(String, String)], body: [UInt8]) {
+            self.binding = binding; self.validBefore = validBefore; self.status = status; self.headers = headers; self.body = body
+        }
         var bytes: Int { body.count + headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count } }
     }
 

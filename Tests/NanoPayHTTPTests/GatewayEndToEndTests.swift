@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import NanoPayClient
 import NanoPayCore
@@ -225,6 +226,48 @@ import Testing
         }
         let broken = try runProcess(TestBinaries.path("nanopay-gateway"), ["skill", "--config", f.dir.path + "/missing.yaml", "--offline"])
         #expect(broken.status != 0 && broken.output.contains("cannot be read"))
+    }
+
+    @Test func aTicketRouteAcceptsAPaymentOrATicketWithinItsScopeAndUses() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 309)
+        defer { f.stop() }
+        let unpaid = try await f.send("/signed/report/monday")
+        #expect(unpaid.status == 402 && unpaid.json["access_token_endpoint"]?.stringValue == f.daemonURL + "/tickets/access-token")
+        let required = try X402.decodeHeader(X402.PaymentRequired.self, from: try #require(unpaid.header("PAYMENT-REQUIRED")))
+        #expect(required.accepts.count == 2 && required.accepts[0].amount == "1000" && required.accepts[1].amount == "3000")
+        let ticketOffer = try #require(try TicketOffer.from(extra: required.accepts[1].extra, payTo: required.accepts[1].payTo))
+        #expect(ticketOffer.terms.scope.description == "GET:/signed/report/*" && ticketOffer.terms.uses == 3)
+        // A per-request payment still works on the route.
+        let paid = try await f.client.get(f.gatewayURL + "/signed/report/monday")
+        #expect(paid.status == 200 && paid.receiptVerified)
+        // Buy a ticket at nanopayd with the ticket offer, then call the gateway with it.
+        let (header, _) = try await f.paymentHeader("/signed/report/monday", offerIndex: 1)
+        var buy = HTTPClientRequest(url: f.daemonURL + "/tickets")
+        buy.method = .POST
+        buy.headers.add(name: "PAYMENT-SIGNATURE", value: header)
+        let bought = try await HTTPClient.shared.execute(buy, timeout: .seconds(10))
+        struct Bought: Decodable { var ticket: String }
+        let ticket = try JSONDecoder().decode(Bought.self, from: Data(buffer: try await bought.body.collect(upTo: 1 << 20))).ticket
+        let hits = try await f.upstreamHits()
+        for day in ["tuesday", "wednesday", "thursday"] {
+            let call = try await f.send("/signed/report/\(day)", headers: [("Authorization", "Bearer \(ticket)")])
+            #expect(call.status == 200, "\(call.text)")
+            let echo = try JSONDecoder().decode(Echo.self, from: Data(call.body))
+            #expect(echo.headers["authorization"] == nil, "the ticket is not passed on")
+            let payment = try X402.decodeHeader([String: JSONValue].self, from: try #require(echo.headers["x-payment"]))
+            #expect(payment["scheme"]?.stringValue == "ticket")
+            #expect(echo.headers["x-nanopay-payment-id"] != nil && echo.headers["x-nanopay-payment-id"] == payment["ticket"]?.objectValue?["jti"]?.stringValue)
+        }
+        #expect(try await f.upstreamHits() == hits + 3)
+        let fourth = try await f.send("/signed/report/friday", headers: [("Authorization", "Bearer \(ticket)")])
+        #expect(fourth.status == 402 && fourth.json["error"]?.stringValue == "ticket_used_up")
+        // Outside the ticket's scope the ticket buys nothing (a paid route without ticket mode).
+        let outside = try await f.send("/signed/echo", headers: [("Authorization", "Bearer \(ticket)")])
+        #expect(outside.status == 402)
+        let forged = try await f.send("/signed/report/monday", headers: [("Authorization", "Bearer " + ticket.dropLast(2) + "AA")])
+        #expect(forged.status == 402 && forged.json["error"]?.stringValue == "invalid_ticket")
+        #expect(try await f.upstreamHits() == hits + 3)
+        #expect(try await f.available() == "96000", "1000 per request, 3000 for the ticket")
     }
 
     struct Echo: Decodable { var method: String; var path: String; var headers: [String: String]; var bodySHA256: String }

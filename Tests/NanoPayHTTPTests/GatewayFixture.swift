@@ -93,6 +93,7 @@ final class GatewayFixture: @unchecked Sendable {
           narrow: {baseURL: "\(up)", maxConcurrentRequests: 1, auth: {mode: signed, secrets: ["\(Self.signedSecrets[0])"]}}
           dead: {baseURL: "http://127.0.0.1:1", connectTimeoutSeconds: 2, auth: {mode: hmac, secrets: ["\(Self.hmacSecret)"]}}
         routes:
+          - {method: GET, path: /signed/report/*, upstream: signed, price: "\(price)", description: "Reports", ticket: {price: "3000", lifetimeSeconds: 60, uses: 3}}
           - {method: GET, path: /hmac/echo, upstream: hmac, price: "\(price)", description: "Echo (hmac)"}
           - {method: GET, path: /plain/echo, upstream: plain, price: "\(price)", description: "Echo (plaintext)"}
           - {method: "*", path: /signed/*, upstream: signed, price: "\(price)", description: "Signed upstream"}
