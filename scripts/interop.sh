@@ -4,7 +4,9 @@
 #  2. an SDK FastAPI resource server using nanopayd's /x402 facilitator API accepts a payment
 #     made by our Swift client (`nanopay pay`);
 #  3. x402-conformance: `x402conf live` on the facilitator and `x402conf resource` on a paid route;
-#  4. the x402_mock access-token flow with `requests` on the example seller's ticket-mode route.
+#  4. the x402_mock access-token flow with `requests` on the example seller's ticket-mode route;
+#  5. nanopay-gateway in front of a Python upstream that checks seed 004's HMAC: the SDK client and
+#     our Swift client both pay through it.
 # Uses the debug build made by scripts/test.sh. Every process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,8 +67,33 @@ echo "== 4. x402_mock access-token flow (requests) on a ticket-mode route"
 "$py" interop/access_token_flow.py "http://127.0.0.1:$seller_port/api/report/monday" "$py_seed" "$py_address" 5 \
   || fail "the access-token flow did not pay once and call five times"
 
+echo "== 5. the SDK client and our Swift client pay through nanopay-gateway"
+upstream_log=$work/upstream.log
+"$py" -u scripts/gateway-test-upstream.py --hmac-secret interop-hmac-secret-0123456789 --plain-secret interop-plain-secret-0123456 \
+  --signed-secrets interop-signed-secret-0123456 > "$upstream_log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do grep -q PORT "$upstream_log" && break; sleep 0.1; done
+upstream_port=$(awk '/PORT/ {print $2}' "$upstream_log")
+gateway_port=$(free_port)
+cat > "$work/gateway.yaml" <<YAML
+listen: {host: 127.0.0.1, port: $gateway_port}
+service: {url: "$service", gatewayTokenFile: data/gateway.token, pinnedRoot: "$root", allowSoftwareAttestation: true}
+payTo: "$seller_address"
+upstreams:
+  api: {baseURL: "http://127.0.0.1:$upstream_port", auth: {mode: hmac, secrets: [interop-hmac-secret-0123456789]}}
+routes:
+  - {method: GET, path: /hmac/echo, upstream: api, price: "1000", description: "Echo behind seed 004's HMAC"}
+YAML
+"$bin/nanopay-gateway" --config "$work/gateway.yaml" > "$work/gateway.log" 2>&1 & pids+=($!)
+wait_http "http://127.0.0.1:$gateway_port/.well-known/x402"
+"$py" interop/sdk_client_pays.py "http://127.0.0.1:$gateway_port/hmac/echo" "$py_seed" "$py_address" "$enclave_key" \
+  || fail "SDK client could not pay through the gateway"
+out=$("$bin/nanopay" pay "http://127.0.0.1:$gateway_port/hmac/echo" --key "$work/swift-buyer.key" --from "$swift_address" --max-amount 2000 --enclave-key "$enclave_key") \
+  || fail "Swift client could not pay through the gateway: $out"
+echo "$out" | grep -q "verified (pinned key)" || fail "receipt through the gateway did not verify: $out"
+"$venv/bin/x402conf" resource --fail-on-error "http://127.0.0.1:$gateway_port/hmac/echo" > "$work/conf-gateway.json" || fail "x402conf resource on the gateway"
+
 echo "== ledger after interop"
 curl -sf "$service/balance/$py_address"; echo
 curl -sf "$service/balance/$swift_address"; echo
-curl -sf "$service/balance/$seller_address" | "$py" -c "import json,sys; b=json.load(sys.stdin); print(b); assert b['totalReceived']=='4000', 'seller should have received 1000 + 1000 + one 2000 ticket'"
+curl -sf "$service/balance/$seller_address" | "$py" -c "import json,sys; b=json.load(sys.stdin); print(b); assert b['totalReceived']=='6000', 'seller should have received 1000 + 1000 + one 2000 ticket + 2 x 1000 through the gateway'"
 echo "interop: passed"
