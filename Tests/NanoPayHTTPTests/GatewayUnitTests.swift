@@ -66,7 +66,7 @@ import Testing
         let dir = TempDirectory()
         defer { dir.remove() }
         var text = try String(contentsOfFile: TestBinaries.repositoryRoot.appendingPathComponent("examples/gateway.yaml").path, encoding: .utf8)
-        text = text.replacingOccurrences(of: "PASTE-THE-ROOT-HEX-HERE", with: "abcd").replacingOccurrences(of: "../data/gateway.token", with: "token")
+        text = text.replacingOccurrences(of: "PASTE-THE-ROOT-HEX-HERE", with: "abcd").replacingOccurrences(of: "data/gateway.token", with: "token")
         try "gateway-token-0123456789abcdef".write(toFile: dir.path + "/token", atomically: true, encoding: .utf8)
         try text.write(toFile: dir.path + "/g.yaml", atomically: true, encoding: .utf8)
         let config = try GatewayConfig.load(path: dir.path + "/g.yaml")
