@@ -16,6 +16,6 @@ bash scripts/interop.sh
 bash scripts/browser-tests.sh
 # A short release-mode benchmark as a smoke test: it fails on any non-200 answer or if the
 # ledger's totals differ from what was paid (this caught a release-only crash in /verify/batch).
-bash scripts/bench.sh --duration 1 --rate 500 --concurrency 16
+bash scripts/bench.sh --duration 1 --rate 500 --concurrency 16 --gateway .build/debug/nanopay-gateway
 # Every decoder that sees outside bytes, fuzzed for FUZZ_SECONDS each (AddressSanitizer on).
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/fuzz.sh

@@ -27,6 +27,7 @@ struct NanoPayBench: AsyncParsableCommand {
     @Option(help: "Offered rate for the open-loop phase (payments/s).") var rate: Double = 5_000
     @Option(help: "Connections for the batch phase.") var batchConcurrency: Int = 4
     @Option(help: "Path of nanopayd (default: next to this binary).") var nanopayd: String?
+    @Option(help: "Path of nanopay-gateway for the gateway phase (default: next to this binary; the phase is skipped if there is none).") var gateway: String?
     @Flag(help: "Print the results as JSON.") var json = false
     @Flag(help: "Keep the temporary data directory and nanopayd's log.") var keepData = false
     @Flag(help: "Run only the ledger-alone phase (for profiling the writer).") var ledgerOnlyPhase = false
@@ -135,6 +136,17 @@ struct NanoPayBench: AsyncParsableCommand {
             log(String(format: "POST /verify/batch (256 per request, %d conns): %.0f payments/s  server CPU %.0f us/payment (%.2fx bare verify)",
                        batchConcurrency, Double(batch.items) / batch.seconds, batchPerPayment, batchPerPayment / (1e6 / bare)))
             report["batchCPUByThread"] = Self.logThreadCPU(from: threads0, to: server.cpuSecondsByThreadKind, payments: batch.items, log: log)
+
+            // Through nanopay-gateway, to a trivial upstream.
+            let gatewayBinary = gateway ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nanopay-gateway").path
+            if FileManager.default.isExecutableFile(atPath: gatewayBinary) {
+                let figures = try gatewayPhase(binary: gatewayBinary, server: server, work: work, count: Int(duration * 20_000) + concurrency,
+                                               direct: closed, directCPUMicros: perPayment)
+                paidItems += figures.result.items
+                report["gateway"] = figures.report
+            } else {
+                log("no nanopay-gateway at \(gatewayBinary): gateway phase skipped")
+            }
 
             report["peakRSSMiB"] = server.peakRSSMiB
             log(String(format: "nanopayd peak RSS: %.0f MiB", server.peakRSSMiB))

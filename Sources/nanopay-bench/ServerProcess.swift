@@ -36,7 +36,7 @@ final class ServerProcess {
     }
 
     /// The command name and user + system CPU seconds of a process's or thread's stat file.
-    private static func readStat(_ path: String) -> (name: Substring, cpuSeconds: Double)? {
+    static func readStat(_ path: String) -> (name: Substring, cpuSeconds: Double)? {
         guard let stat = try? String(contentsOfFile: path, encoding: .utf8),
               let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
