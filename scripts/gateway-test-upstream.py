@@ -9,6 +9,8 @@ The first path segment picks how the gateway must authenticate:
   /open/...    no check (free routes)
 A request that fails its check gets 403 and is not counted. The rest of the path is the action:
   echo | slow?ms=N | status/NNN | big?bytes=N[&chunked=1] | hang
+  drip?bytes=N&ms=M   Content-Length N, half the body, a pause of M ms, the rest
+  stall               a chunked answer whose first chunk comes, then nothing for an hour
 GET /__hits (not routed by the gateway) answers {"count": authenticated requests so far}.
 Prints "PORT <n>" once listening."""
 import argparse, base64, hashlib, hmac, json, os, signal, sys, threading, time
@@ -21,7 +23,7 @@ from verify_gateway_signature import verify_gateway_signature  # noqa: E402
 ARGS = None
 LOCK = threading.Lock()
 HITS = {"count": 0}
-SEEN_RESERVATIONS = set()
+SEEN_REQUESTS = set()
 
 
 def verify_hmac_request(request):
@@ -86,10 +88,11 @@ class Handler(BaseHTTPRequestHandler):
             secrets = [s.encode() for s in ARGS.signed_secrets.split(",")]
             payment_id = verify_gateway_signature(secrets, self.command, self.path, body, self.headers)
             ok = payment_id is not None
-            if ok and payment_id.startswith("res_"):
+            if ok:  # every request id once, as docs/GATEWAY.md recommends
+                request_id = self.headers.get("X-NanoPay-Request-Id")
                 with LOCK:
-                    ok = payment_id not in SEEN_RESERVATIONS
-                    SEEN_RESERVATIONS.add(payment_id)
+                    ok = request_id not in SEEN_REQUESTS
+                    SEEN_REQUESTS.add(request_id)
         else:
             ok = mode == "open"
         if not ok:
@@ -104,6 +107,29 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(3600)
         elif action.startswith("status/"):
             return self.send_json(int(action.split("/")[1]), {"error": "as asked"})
+        elif action == "drip":
+            size, pause = int(query.get("bytes", ["1000"])[0]), int(query.get("ms", ["500"])[0])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            try:
+                self.wfile.write(b"d" * (size // 2)); self.wfile.flush()
+                time.sleep(pause / 1000)
+                self.wfile.write(b"d" * (size - size // 2))
+            except OSError:
+                pass
+            return
+        elif action == "stall":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                self.wfile.write(b"5\r\nfirst\r\n"); self.wfile.flush()
+                time.sleep(3600)
+            except OSError:
+                pass
+            return
         elif action == "big":
             size = int(query.get("bytes", ["0"])[0])
             self.send_response(200)

@@ -11,11 +11,15 @@ public struct ServiceClient: Sendable {
     public let baseURL: String
     public let operatorToken: String?
     public let timeoutSeconds: Int64
+    /// The shared client by default (8 connections per host); a gateway passes its own, sized
+    /// for its concurrency.
+    public let httpClient: HTTPClient
 
-    public init(baseURL: String, operatorToken: String? = nil, timeoutSeconds: Int64 = 10) {
+    public init(baseURL: String, operatorToken: String? = nil, timeoutSeconds: Int64 = 10, httpClient: HTTPClient = .shared) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.operatorToken = operatorToken
         self.timeoutSeconds = timeoutSeconds
+        self.httpClient = httpClient
     }
 
     public struct Answer: Sendable {
@@ -33,7 +37,7 @@ public struct ServiceClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: json))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeoutSeconds))
+        let response = try await httpClient.execute(request, timeout: .seconds(timeoutSeconds))
         let body = try await response.body.collect(upTo: 4 * 1024 * 1024)
         return Answer(status: Int(response.status.code), body: Data(buffer: body))
     }

@@ -34,17 +34,27 @@ extension Gateway {
         case .signed:
             let timestamp = clock.nowSeconds()
             let id = proof?.id ?? ""
-            // Signed as the upstream receives it: its base URL's path prefix, then the request's.
-            let target = (URL(string: upstream.baseURL)?.path ?? "") + incoming.pathAndQuery
+            let requestId = Hex.encode(Sodium.randomBytes(16))
+            // Signed as the upstream receives it: its base URL's path prefix (as written, not
+            // percent-decoded), then the request's.
+            let target = Self.basePath(upstream.baseURL) + incoming.pathAndQuery
             headers.add(name: GatewaySignature.timestampHeader, value: String(timestamp))
             headers.add(name: GatewaySignature.paymentIdHeader, value: id)
+            headers.add(name: GatewaySignature.requestIdHeader, value: requestId)
             headers.add(name: GatewaySignature.signatureHeader,
                         value: GatewaySignature.sign(secret: secret, method: incoming.method, pathAndQuery: target,
-                                                     body: incoming.body, timestamp: timestamp, paymentId: id))
+                                                     body: incoming.body, timestamp: timestamp, paymentId: id, requestId: requestId))
         }
         request.headers = headers
         if !incoming.body.isEmpty { request.body = .bytes(ByteBuffer(bytes: incoming.body)) }
         return request
+    }
+
+    /// The path part of a base URL exactly as written: `http://h:1/api/v2` → `/api/v2`.
+    static func basePath(_ baseURL: String) -> String {
+        guard let scheme = baseURL.range(of: "://") else { return "" }
+        let rest = baseURL[scheme.upperBound...]
+        return rest.firstIndex(of: "/").map { String(rest[$0...]) } ?? ""
     }
 
     /// Free routes and ticket calls: nothing to capture or void.
@@ -54,19 +64,22 @@ extension Gateway {
 
     /// Forwards, then captures (status < 500, within time and size) or voids.
     ///
-    /// A response that declares its length within the limit is captured as soon as its head
-    /// arrives and then streamed (counted, and cut off if it runs past the limit). One without a
-    /// declared length is read up to the limit first, because the gateway may charge only for a
-    /// response it knows fits; that buffer is bounded by `maxResponseBytes`.
+    /// A paid response that declares its length within the limit is captured as soon as its head
+    /// arrives and then streamed (counted, and cut off if it runs past the limit). A paid one
+    /// without a declared length is read up to the limit first, because the gateway may charge
+    /// only for a response it knows fits; that buffer is bounded by `maxResponseBytes`. Free and
+    /// ticket responses are always streamed. The exchange ends by the deadline: the buffered read
+    /// is cancelled at it, and a stream is cut at the first chunk after it (each wait for a chunk
+    /// being bounded by the client's read timeout).
     func forward(_ incoming: Incoming, route: GatewayConfig.Route, lease: UpstreamSlots.Lease, proof: PaymentProof?,
                  deadlineSeconds: Int64, paid: Paid?) async -> Response {
         let upstream = route.upstream
         let request = upstreamRequest(incoming, route: route, proof: proof, consumedAuthorization: paid == nil && proof != nil)
         let started = DispatchTime.now().uptimeNanoseconds
+        let deadline = NIODeadline.now() + .seconds(deadlineSeconds)
         let response: HTTPClientResponse
         do {
-            response = try await httpClient(connectTimeoutSeconds: upstream.connectTimeoutSeconds)
-                .execute(request, deadline: .now() + .seconds(deadlineSeconds))
+            response = try await httpClient(for: upstream).execute(request, deadline: deadline)
         } catch {
             lease.release()
             if Self.isTimeout(error) {
@@ -87,25 +100,34 @@ extension Gateway {
                                 "the upstream's response (\(declared) bytes) exceeds the \(upstream.maxResponseBytes)-byte limit")
         }
         var buffered: ByteBuffer?
-        if declared == nil {
-            var collected = ByteBuffer()
+        if paid != nil && declared == nil {
+            let limit = upstream.maxResponseBytes
+            let outcome: Result<ByteBuffer, BodyFailure>
             do {
-                for try await chunk in response.body {
-                    guard collected.readableBytes + chunk.readableBytes <= upstream.maxResponseBytes else {
-                        lease.release()
-                        return await refund(paid, upstream, status: 502, "upstream_response_too_large",
-                                            "the upstream's response exceeds the \(upstream.maxResponseBytes)-byte limit")
+                outcome = try await Self.beforeDeadline(deadline) {
+                    var collected = ByteBuffer()
+                    for try await chunk in response.body {
+                        guard collected.readableBytes + chunk.readableBytes <= limit else { return .failure(.tooLarge) }
+                        collected.writeImmutableBuffer(chunk)
                     }
-                    collected.writeImmutableBuffer(chunk)
+                    return .success(collected)
                 }
             } catch {
-                lease.release()
-                if Self.isTimeout(error) {
-                    return await refund(paid, upstream, status: 504, "upstream_timeout", "the upstream did not finish within \(deadlineSeconds) s")
-                }
-                return await refund(paid, upstream, status: 502, "upstream_error", "the upstream's response broke off")
+                outcome = .failure(Self.isTimeout(error) ? .timeout : .broken)
             }
-            buffered = collected
+            switch outcome {
+            case .success(let body): buffered = body
+            case .failure(let failure):
+                lease.release()
+                switch failure {
+                case .tooLarge:
+                    return await refund(paid, upstream, status: 502, "upstream_response_too_large", "the upstream's response exceeds the \(limit)-byte limit")
+                case .timeout:
+                    return await refund(paid, upstream, status: 504, "upstream_timeout", "the upstream did not finish within \(deadlineSeconds) s")
+                case .broken:
+                    return await refund(paid, upstream, status: 502, "upstream_error", "the upstream's response broke off")
+                }
+            }
         }
         var headers = ForwardHeaders.towardsBuyer(response.headers)
         if let paid {
@@ -118,7 +140,7 @@ extension Gateway {
                 headers[.accessControlExposeHeaders] = X402.paymentResponseHeader
             }
         }
-        let cacheable = paid.map { _ in replayCache.maxEntryBytes > 0 } ?? false
+        let cacheable = paid != nil && replayCache.maxEntryBytes > 0
         if let buffered {
             lease.release()
             GatewayMetrics.upstreamBytes(upstream: upstream.name, bytes: buffered.readableBytes)
@@ -132,20 +154,52 @@ extension Gateway {
             defer { lease.release() }
             var sent = 0
             var kept: [UInt8]? = cacheable ? [] : nil
+            var buyerGone = false
+            // Each wait for a chunk is bounded by the client's read timeout (the upstream's total
+            // timeout), and the stream as a whole by the deadline, checked at every chunk.
             for try await chunk in response.body {
+                guard NIODeadline.now() < deadline else { throw HTTPClientError.deadlineExceeded }
                 sent += chunk.readableBytes
                 // Cut off before the limit is passed (the upstream sent more than it declared).
                 guard sent <= limit else { throw HTTPClientError.remoteConnectionClosed }
                 if kept != nil {
                     if kept!.count + chunk.readableBytes <= entryLimit { kept!.append(contentsOf: chunk.readableBytesView) } else { kept = nil }
                 }
-                try await writer.write(chunk)
+                if buyerGone {
+                    // Paid and captured, but the buyer went away: read on (up to the cache's
+                    // entry size) so its retry finds the response instead of a 409.
+                    if kept == nil { break }
+                    continue
+                }
+                do { try await writer.write(chunk) } catch {
+                    guard kept != nil else { throw error }
+                    buyerGone = true
+                }
             }
-            try await writer.finish(nil)
             GatewayMetrics.upstreamBytes(upstream: upstream.name, bytes: sent)
             if let paid, let kept { remember(paid, status: status, headers: finalHeaders, body: kept) }
+            if !buyerGone { try await writer.finish(nil) }
         }
         return Response(status: .init(code: status), headers: headers, body: body)
+    }
+
+    enum BodyFailure: Error { case tooLarge, timeout, broken }
+
+    /// Runs `body`, cancelled at `deadline` (AsyncHTTPClient's own deadline ends when the head
+    /// arrives; a body that trickles or a buyer who never reads must not hold a slot forever).
+    static func beforeDeadline<T: Sendable>(_ deadline: NIODeadline, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                let nanoseconds = deadline.uptimeNanoseconds > NIODeadline.now().uptimeNanoseconds
+                    ? deadline.uptimeNanoseconds - NIODeadline.now().uptimeNanoseconds : 0
+                try await Task.sleep(nanoseconds: nanoseconds)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw HTTPClientError.deadlineExceeded }
+            return value
+        }
     }
 
     func remember(_ paid: Paid, status: Int, headers: HTTPFields, body: [UInt8]) {
@@ -160,9 +214,10 @@ extension Gateway {
         do {
             switch try await paid.reservations.capture(paid.reserved) {
             case .captured(let receipt):
-                if let refusal = receiptCheck.accept(receipt, for: paid.fields, offer: paid.offer, trusted: paid.trusted, nowSeconds: clock.nowSeconds()) {
+                if let refusal = receiptCheck.verify(receipt, for: paid.fields, offer: paid.offer, trusted: paid.trusted, nowSeconds: clock.nowSeconds()) {
                     logger.error("nanopayd's capture receipt does not prove this payment", metadata: ["code": "\(refusal.code)", "why": "\(refusal.message)"])
-                    return .failure(AnswerInstead(fail(502, "invalid_receipt", "the payment service's receipt did not verify; the response is withheld")))
+                    return .failure(AnswerInstead(fail(502, "invalid_receipt",
+                                                       "nanopayd answered the capture with a receipt that does not prove this payment; the response is withheld. Your payment may have been taken: ask the operator, quoting reservation \(paid.reserved.reservationId)")))
                 }
                 GatewayMetrics.captured(upstream: upstream.name)
                 GatewayMetrics.request(outcome: "paid")

@@ -36,15 +36,25 @@ public final class Gateway: Sendable {
     let ticketCheck = TicketCheck()
     let clock: any NanoClock
     let logger: Logger
-    private let clients = Locked<[Int64: HTTPClient]>([:])
+    private let clients = Locked<[String: HTTPClient]>([:])
+    /// Towards nanopayd: two calls per paid request, so more connections than the shared client's 8.
+    let serviceHTTPClient: HTTPClient
+    /// Payments being served now (PAYMENT-SIGNATURE digests): a retry while the first attempt is
+    /// still in flight is told so, not that its response is lost.
+    let inFlight = Locked<Set<[UInt8]>>([])
 
     public init(config: GatewayConfig, trust: any ServiceTrust, logger: Logger, clock: any NanoClock = SystemClock()) {
         current = Locked(config)
         self.trust = trust; self.logger = logger; self.clock = clock
         replayCache = ReplayCache(maxEntries: config.replayCacheMaxEntries, maxBytes: config.replayCacheMaxBytes,
-                                  maxEntryBytes: config.replayCacheMaxEntryBytes)
+                                  maxEntryBytes: config.replayCacheMaxEntryBytes, maxAgeSeconds: config.replayCacheMaxAgeSeconds)
         // Receipts are checked when captured; the window covers a capture after a slow upstream.
-        receiptCheck = ReceiptCheck(freshnessWindowSeconds: 120)
+        // The capture token is unique, so the stateless check is enough; the window covers the
+        // longest hold.
+        receiptCheck = ReceiptCheck(freshnessWindowSeconds: 3600 + 300)
+        var serviceConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(30)))
+        serviceConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
+        serviceHTTPClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: serviceConfiguration)
         GatewayMetrics.bootstrap()
     }
 
@@ -57,19 +67,25 @@ public final class Gateway: Sendable {
 
     public func shutdown() async {
         for client in clients.withLock({ m in defer { m = [:] }; return Array(m.values) }) { try? await client.shutdown() }
+        try? await serviceHTTPClient.shutdown()
     }
 
-    /// One client per connect timeout (AsyncHTTPClient sets it per client): no redirects followed,
-    /// no decompression, the body passed through as the upstream sent it.
-    func httpClient(connectTimeoutSeconds: Int64) -> HTTPClient {
-        clients.withLock { m in
-            if let c = m[connectTimeoutSeconds] { return c }
+    /// One client per upstream's settings (AsyncHTTPClient sets timeouts and the pool per client),
+    /// with as many connections as the upstream's concurrency limit, so no paid request waits
+    /// in the client's queue after its funds were reserved. No redirects followed, no
+    /// decompression: the body passes through as the upstream sent it.
+    func httpClient(for upstream: GatewayConfig.Upstream) -> HTTPClient {
+        let key = "\(upstream.connectTimeoutSeconds)/\(upstream.totalTimeoutSeconds)/\(upstream.maxConcurrentRequests)"
+        return clients.withLock { m in
+            if let c = m[key] { return c }
             var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                         timeout: .init(connect: .seconds(connectTimeoutSeconds)))
+                                                         timeout: .init(connect: .seconds(upstream.connectTimeoutSeconds),
+                                                                        read: .seconds(upstream.totalTimeoutSeconds)))
             configuration.decompression = .disabled
             configuration.httpVersion = .http1Only
+            configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: upstream.maxConcurrentRequests)
             let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            m[connectTimeoutSeconds] = c
+            m[key] = c
             return c
         }
     }
@@ -85,11 +101,18 @@ public final class Gateway: Sendable {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: GatewayMetrics.render())))
         }
         guard Self.isPlainPath(path) else {
-            return fail(400, "invalid_path", "the path must not contain dot segments, empty segments, encoded slashes or dots, or backslashes")
+            return fail(400, "invalid_path", "the path must be canonical: no dot or empty segments, no `;`, no backslash, and no percent-escape of a character that needs none (or of `/`, `\\`, `.`)")
         }
         guard let route = config.route(method: method, path: path) else {
             GatewayMetrics.request(outcome: "not_found")
             return fail(404, "route_not_found", "no route for \(method) \(path) on this gateway")
+        }
+        // Nothing is read for an unpaid request to a paid route: its 402 needs no body.
+        if !route.isFree, request.headers[HTTPField.Name(X402.paymentSignatureHeader)!] == nil,
+           !(route.ticket != nil && request.headers[.authorization]?.hasPrefix("Bearer ") == true) {
+            GatewayMetrics.request(outcome: "payment_required")
+            return paymentRequired(route, Incoming(method: method, pathAndQuery: path, headers: [:], body: [], host: request.head.authority, remote: nil),
+                                   error: "Payment required")
         }
         let body: [UInt8]
         do {
@@ -123,12 +146,23 @@ public final class Gateway: Sendable {
         var path: String { String(pathAndQuery.prefix { $0 != "?" }) }
     }
 
-    /// Refuses paths an upstream could read differently from the gateway's route match
-    /// (`/free/../paid`, `/a//b`, `%2e%2e`, `%2f`): the gateway never forwards a path it did not price.
+    /// Refuses paths an upstream could read as another route than the gateway matched
+    /// (`/free/../paid`, `/a//b`, `/a/..;/b`, `%2e%2e`, `%2f`, `/api/%70remium` for `/api/premium`):
+    /// only the canonical spelling of a path is priced and forwarded. Percent-escapes are allowed
+    /// only for bytes that need them (not unreserved characters, not `/`, `\`, `.`, NUL).
     public static func isPlainPath(_ path: String) -> Bool {
-        guard path.hasPrefix("/"), !path.contains("\\"), !path.contains("//") else { return false }
-        let lower = path.lowercased()
-        if lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") { return false }
+        let bytes = Array(path.utf8)
+        guard bytes.first == UInt8(ascii: "/"), !path.contains("\\"), !path.contains("//"), !path.contains(";") else { return false }
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "%") {
+                guard i + 2 < bytes.count, let byte = UInt8(String(decoding: bytes[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) else { return false }
+                let unreserved = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+                if unreserved || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "\\") || byte == 0 { return false }
+                i += 3
+            } else { i += 1 }
+        }
         return !path.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == "." || $0 == ".." }
     }
 
@@ -139,6 +173,8 @@ public final class Gateway: Sendable {
         guard let terms = route.ticket, let ticketPrice = route.ticketPrice, let payTo = route.payTo else { return fail(500, "internal_error", "") }
         let policy = TicketPolicy(audience: terms.audience, payTo: payTo, minimumAmount: ticketPrice, maxLifetimeSeconds: terms.lifetimeSeconds,
                                   scope: terms.scope, uses: terms.uses)
+        // The slot first: a busy upstream must not cost the buyer one of its ticket's uses.
+        guard let lease = slots.acquire(route.upstream.name, limit: route.upstream.maxConcurrentRequests) else { return busy(route) }
         let claims: TicketClaims
         do {
             claims = try await ticketCheck.verify(token, trusted: trusted, policy: policy, method: incoming.method, path: incoming.path, now: clock.nowSeconds())
@@ -146,7 +182,6 @@ public final class Gateway: Sendable {
             GatewayMetrics.request(outcome: error.code)
             return paymentRequired(route, incoming, error: error.code, message: error.message)
         }
-        guard let lease = slots.acquire(route.upstream.name, limit: route.upstream.maxConcurrentRequests) else { return busy(route) }
         GatewayMetrics.request(outcome: "ticket")
         let xPayment = X402.encodeHeader(TicketPayment(ticket: .init(jti: claims.jti, sub: claims.sub, aud: claims.aud, scope: claims.scope,
                                                                      exp: claims.exp, amt: claims.amt.description)))
@@ -183,19 +218,12 @@ public final class Gateway: Sendable {
     }
 
     func servePayment(_ incoming: Incoming, route: GatewayConfig.Route, config: GatewayConfig) async -> Response {
-        guard let trusted = trust.trusted else { return notAttested(route, incoming) }
-        let offers = offers(route, trusted: trusted, config: config)
         guard let header = incoming.headers[HTTPField.Name(X402.paymentSignatureHeader)!] else {
             GatewayMetrics.request(outcome: "payment_required")
             return paymentRequired(route, incoming, error: "Payment required")
         }
-        guard let payload = try? X402.decodeHeader(X402.PaymentPayload.self, from: header), let fields = try? payload.authorizationFields() else {
-            return paymentRequired(route, incoming, error: "invalid_payment", message: "PAYMENT-SIGNATURE is not an x402 payment payload")
-        }
-        guard let offer = OfferMatch.matching(payload.accepted, in: [offers[0]]), OfferMatch.pays(fields, offer) else {
-            return paymentRequired(route, incoming, error: "No matching payment requirements")
-        }
-        // A retry of a delivered request gets the delivered bytes; the same payment for anything else is refused.
+        // A retry of a delivered request gets the delivered bytes, first of all: a price changed
+        // by a reload, or nanopayd unreachable now, must not turn a paid retry into a 402.
         let cacheKey = ReplayCache.key(paymentHeader: header)
         let binding = ReplayCache.Binding(method: incoming.method, pathAndQuery: incoming.pathAndQuery, bodySHA256: Sodium.sha256(incoming.body))
         switch replayCache.lookup(key: cacheKey, binding: binding, nowSeconds: clock.nowSeconds()) {
@@ -211,6 +239,19 @@ public final class Gateway: Sendable {
                                    message: "this payment was made for another request (method, URL or body); sign a new one")
         case .miss: break
         }
+        guard let trusted = trust.trusted else { return notAttested(route, incoming) }
+        let offers = offers(route, trusted: trusted, config: config)
+        guard let payload = try? X402.decodeHeader(X402.PaymentPayload.self, from: header), let fields = try? payload.authorizationFields() else {
+            return paymentRequired(route, incoming, error: "invalid_payment", message: "PAYMENT-SIGNATURE is not an x402 payment payload")
+        }
+        guard let offer = OfferMatch.matching(payload.accepted, in: [offers[0]]), OfferMatch.pays(fields, offer) else {
+            return paymentRequired(route, incoming, error: "No matching payment requirements")
+        }
+        guard let serving = InFlight(self, cacheKey) else {
+            GatewayMetrics.request(outcome: "payment_in_progress")
+            return fail(409, "payment_in_progress", "a request with this payment is being served now; retry after it finished to get its response",
+                        retryAfter: true)
+        }
         let upstream = route.upstream
         guard let lease = slots.acquire(upstream.name, limit: upstream.maxConcurrentRequests) else { return busy(route) }
         // The hold lasts the upstream's time plus a margin for the capture, but never past the
@@ -225,7 +266,7 @@ public final class Gateway: Sendable {
             return paymentRequired(route, incoming, error: "authorization_expires_too_soon",
                                    message: "the authorization expires in \(remaining) s; sign a validBefore at least \(config.captureMarginSeconds + 1) s ahead")
         }
-        let reservations = ReservationClient(baseURL: config.serviceURL, gatewayToken: config.gatewayToken)
+        let reservations = ReservationClient(baseURL: config.serviceURL, gatewayToken: config.gatewayToken, httpClient: serviceHTTPClient)
         let reserved: ReservationClient.Reserved
         do {
             switch try await reservations.reserve(fields, timeoutSeconds: holdSeconds) {
@@ -257,7 +298,7 @@ public final class Gateway: Sendable {
         let proof = PaymentProof(xPayment: header, xPaymentResponse: settlement, id: reserved.reservationId)
         let deadlineSeconds = Int64(holdSeconds - config.captureMarginSeconds)
         let paid = Paid(reserved: reserved, fields: fields, offer: offer, trusted: trusted, reservations: reservations,
-                        cacheKey: cacheKey, binding: binding, validBefore: validBefore)
+                        cacheKey: cacheKey, binding: binding, validBefore: validBefore, serving: serving)
         return await forward(incoming, route: route, lease: lease, proof: proof, deadlineSeconds: deadlineSeconds, paid: paid)
     }
 
@@ -278,6 +319,19 @@ public final class Gateway: Sendable {
         var cacheKey: [UInt8]
         var binding: ReplayCache.Binding
         var validBefore: UInt64
+        /// Held until the response was sent (or kept): a retry meanwhile is `payment_in_progress`.
+        var serving: InFlight
+    }
+
+    /// A payment being served; the key is released once, when the last reference goes.
+    final class InFlight: Sendable {
+        let gateway: Gateway
+        let key: [UInt8]
+        init?(_ gateway: Gateway, _ key: [UInt8]) {
+            guard gateway.inFlight.withLock({ $0.insert(key).inserted }) else { return nil }
+            self.gateway = gateway; self.key = key
+        }
+        deinit { _ = gateway.inFlight.withLock { $0.remove(key) } }
     }
 
     // MARK: - Answers

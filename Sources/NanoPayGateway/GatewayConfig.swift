@@ -28,6 +28,10 @@ public struct GatewayConfigFile: Decodable, Sendable {
         /// Added to an upstream's total timeout for the reservation's lifetime, so a capture after
         /// the longest allowed answer still finds its hold.
         public var captureMarginSeconds: UInt64?
+        /// A buyer connection with nothing to read or write for this long is closed.
+        public var idleTimeoutSeconds: Int64?
+        /// Longest a delivered response is kept for a lost-response retry.
+        public var replayCacheMaxAgeSeconds: UInt64?
     }
 
     public struct Auth: Decodable, Sendable {
@@ -129,6 +133,8 @@ public struct GatewayConfig: Sendable {
     public var replayCacheMaxBytes: Int
     public var replayCacheMaxEntryBytes: Int
     public var captureMarginSeconds: UInt64
+    public var idleTimeoutSeconds: Int64
+    public var replayCacheMaxAgeSeconds: UInt64
     public var upstreams: [String: Upstream]
     public var routes: [Route]
 
@@ -185,6 +191,10 @@ public struct GatewayConfig: Sendable {
         replayCacheMaxBytes = limits?.replayCacheMaxBytes ?? 64 << 20
         replayCacheMaxEntryBytes = limits?.replayCacheMaxEntryBytes ?? 1 << 20
         captureMarginSeconds = limits?.captureMarginSeconds ?? 10
+        idleTimeoutSeconds = limits?.idleTimeoutSeconds ?? 60
+        replayCacheMaxAgeSeconds = limits?.replayCacheMaxAgeSeconds ?? 600
+        guard (1...3600).contains(idleTimeoutSeconds) else { throw GatewayConfigError("limits.idleTimeoutSeconds must be 1 to 3600") }
+        guard (1...86_400).contains(replayCacheMaxAgeSeconds) else { throw GatewayConfigError("limits.replayCacheMaxAgeSeconds must be 1 to 86400") }
         guard maxRequestBodyBytes >= 0, maxRequestBodyBytes <= 1 << 30 else { throw GatewayConfigError("limits.maxRequestBodyBytes must be 0 to 1 GiB") }
         guard replayCacheMaxEntries >= 0, replayCacheMaxBytes >= 0, replayCacheMaxEntryBytes >= 0 else {
             throw GatewayConfigError("limits.replayCache* must not be negative")
@@ -256,9 +266,21 @@ public struct GatewayConfig: Sendable {
         self.routes = routes
     }
 
-    /// The first route that covers the request, in config order.
+    /// The most specific route that covers the request, whatever the config's order: an exact
+    /// path before any prefix, a longer prefix before a shorter one, a named method before `*`.
+    /// An exact path also covers itself with one trailing slash (`/api/premium/`), which many
+    /// upstreams serve as the same resource: it must not fall to a cheaper `/api/*`.
     public func route(method: String, path: String) -> Route? {
-        routes.first { $0.pattern.covers(method: method, path: path) }
+        var best: (route: Route, rank: (Int, Int, Int))?
+        for route in routes {
+            let p = route.pattern
+            let exact = !p.path.hasSuffix("*")
+            let covers = p.covers(method: method, path: path) || (exact && path == p.path + "/" && p.covers(method: method, path: p.path))
+            guard covers else { continue }
+            let rank = (exact ? 1 : 0, p.path.count, p.method == "*" ? 0 : 1)
+            if best == nil || rank > best!.rank { best = (route, rank) }
+        }
+        return best?.route
     }
 
     static func trimSlash(_ s: String) -> String { s.hasSuffix("/") ? String(s.dropLast()) : s }

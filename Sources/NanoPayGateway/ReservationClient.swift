@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import NanoPayClient
 import NanoPayCore
@@ -6,8 +7,8 @@ import NanoPayCore
 struct ReservationClient: Sendable {
     let client: ServiceClient
 
-    init(baseURL: String, gatewayToken: String, timeoutSeconds: Int64 = 10) {
-        client = ServiceClient(baseURL: baseURL, operatorToken: gatewayToken, timeoutSeconds: timeoutSeconds)
+    init(baseURL: String, gatewayToken: String, httpClient: HTTPClient, timeoutSeconds: Int64 = 10) {
+        client = ServiceClient(baseURL: baseURL, operatorToken: gatewayToken, timeoutSeconds: timeoutSeconds, httpClient: httpClient)
     }
 
     struct Reserved: Decodable, Sendable {
@@ -46,10 +47,10 @@ struct ReservationClient: Sendable {
     }
 
     /// Captures, retrying a lost answer (a capture with the token is idempotent).
-    func capture(_ reservation: Reserved, attempts: Int = 3) async throws -> CaptureAnswer {
+    func capture(_ reservation: Reserved, attempts: Int = 5) async throws -> CaptureAnswer {
         var lastError: (any Error)?
         for attempt in 0..<attempts {
-            if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << attempt)) }
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << attempt)) } // 0.2 + 0.4 + 0.8 + 1.6 s
             do {
                 let answer = try await client.send(.POST, "/reservations/\(reservation.reservationId)/capture",
                                                    json: try JSONEncoder().encode(["captureToken": reservation.captureToken]))

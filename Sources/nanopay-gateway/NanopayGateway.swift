@@ -45,6 +45,7 @@ struct Run: AsyncParsableCommand {
         let app = Application(responder: CallbackResponder<GatewayRequestContext> { request, context in
                                   await gateway.respond(to: request, context: context)
                               },
+                              server: .http1(configuration: .init(idleTimeout: .seconds(config.idleTimeoutSeconds))),
                               configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nanopay-gateway"),
                               logger: logger)
         try await app.runService()
@@ -74,8 +75,10 @@ final class Reloader: Sendable {
         let old = gateway.config
         do {
             let fresh = try GatewayConfig.load(path: path)
-            guard fresh.host == old.host, fresh.port == old.port, fresh.serviceURL == old.serviceURL, fresh.pinnedRoot == old.pinnedRoot else {
-                logger.error("config reload refused: listen address, service.url and service.pinnedRoot need a restart; the running config stays")
+            guard fresh.host == old.host, fresh.port == old.port, fresh.serviceURL == old.serviceURL, fresh.pinnedRoot == old.pinnedRoot,
+                  fresh.allowSoftwareAttestation == old.allowSoftwareAttestation, fresh.expectedMeasurement == old.expectedMeasurement,
+                  fresh.idleTimeoutSeconds == old.idleTimeoutSeconds else {
+                logger.error("config reload refused: listen, service.url, service.pinnedRoot, service.allowSoftwareAttestation, service.expectedMeasurement and limits.idleTimeoutSeconds need a restart; the running config stays")
                 return
             }
             gateway.apply(fresh)

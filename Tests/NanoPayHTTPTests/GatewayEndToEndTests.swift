@@ -1,5 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NanoPayClient
 import NanoPayCore
 import NanoPayTestSupport
@@ -30,12 +33,17 @@ import Testing
         let unknown = try await f.send("/admin/secret")
         #expect(unknown.status == 404 && unknown.json["error"]?.stringValue == "route_not_found")
         // A path the upstream could read as another route: refused before matching.
-        for sneaky in ["/open/../hmac/echo", "/open/%2e%2e/hmac/echo", "/open//x", "/open/a%2fb"] {
+        for sneaky in ["/open/../hmac/echo", "/open/%2e%2e/hmac/echo", "/open//x", "/open/a%2fb", "/signed/%70remium", "/signed/x/..;/premium"] {
             let a = try await f.send(sneaky)
             #expect(a.status == 400 && a.json["error"]?.stringValue == "invalid_path", "\(sneaky): \(a.status)")
         }
         #expect(try await f.upstreamHits() == hits)
         #expect(try await f.available() == "97000")
+        // The premium route's own price, however it is spelled; the cheaper /signed/* never covers it.
+        for spelling in ["/signed/premium", "/signed/premium/"] {
+            let offer = try X402.decodeHeader(X402.PaymentRequired.self, from: try #require(try await f.send(spelling).header("PAYMENT-REQUIRED")))
+            #expect(offer.accepts.first?.amount == "5000", "\(spelling)")
+        }
     }
 
     @Test func failedUpstreamsChargeNothingAndSayWhy() async throws {
@@ -48,6 +56,8 @@ import Testing
             ("/dead/echo", 502, "upstream_unreachable"),
             ("/signed/big?bytes=300000", 502, "upstream_response_too_large"),
             ("/signed/big?bytes=300000&chunked=1", 502, "upstream_response_too_large"),
+            // The head arrives at once, then the body stalls: the deadline still applies.
+            ("/signed/stall", 504, "upstream_timeout"),
         ]
         for (path, status, code) in cases {
             let (header, _) = try await f.paymentHeader(path)
@@ -100,6 +110,8 @@ import Testing
             ("sigwei-secret", "forged"), ("X-NanoPay-Signature", "v1=forged"), ("X-NanoPay-Timestamp", "1"), ("X-NanoPay-Payment-Id", "res_forged"),
             ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-Host", "evil.example"), ("Forwarded", "for=6.6.6.6"),
             ("Connection", "X-Hop"), ("X-Hop", "should-go"), ("Keep-Alive", "timeout=5"), ("X-Custom", "kept"),
+            ("X-Original-URL", "/signed/premium"), ("X-Rewrite-URL", "/signed/premium"), ("X-HTTP-Method-Override", "DELETE"),
+            ("X-Method-Override", "DELETE"),
         ]
         let answer = try await f.send("/signed/echo", headers: spoofed)
         #expect(answer.status == 200, "\(answer.text)")
@@ -110,6 +122,7 @@ import Testing
         #expect(echo.headers["sigwei-auth-signature"] == nil && echo.headers["sigwei-secret"] == nil && echo.headers["payment-signature"] == nil)
         #expect(echo.headers["x-forwarded-for"] == "127.0.0.1" && echo.headers["x-forwarded-host"] != "evil.example" && echo.headers["forwarded"] == nil)
         #expect(echo.headers["x-hop"] == nil && echo.headers["keep-alive"] == nil && echo.headers["x-custom"] == "kept")
+        for name in ["x-original-url", "x-rewrite-url", "x-http-method-override", "x-method-override"] { #expect(echo.headers[name] == nil, "\(name)") }
         // A buyer calling the upstream directly with forged headers is refused by every mode's check.
         let direct = ServiceClient(baseURL: "http://127.0.0.1:\(f.upstreamPort)")
         for path in ["/hmac/echo", "/plain/echo", "/signed/echo"] { #expect(try await direct.send(.GET, path).status == 403) }
@@ -178,6 +191,9 @@ import Testing
         try await f.reload(expect: "config reloaded")
         let old = try await slow
         #expect(old.status == 200, "the request in flight finishes under the old config: \(old.text)")
+        // Its lost-response retry is still replayed after the price changed.
+        let retry = try await f.send("/signed/slow?ms=1500", headers: [("PAYMENT-SIGNATURE", header)])
+        #expect(retry.status == 200 && retry.header("X-NanoPay-Replayed") == "true" && retry.body == old.body)
         let offer = try X402.decodeHeader(X402.PaymentRequired.self, from: try #require(try await f.send("/signed/echo").header("PAYMENT-REQUIRED")))
         #expect(offer.accepts.first?.amount == "2500")
         // A broken config is refused; the running one stays.
@@ -226,6 +242,46 @@ import Testing
         }
         let broken = try runProcess(TestBinaries.path("nanopay-gateway"), ["skill", "--config", f.dir.path + "/missing.yaml", "--offline"])
         #expect(broken.status != 0 && broken.output.contains("cannot be read"))
+    }
+
+    @Test func aBuyerWhoHangsUpMidResponseGetsItOnRetryAndPaysOnce() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 310)
+        defer { f.stop() }
+        let path = "/signed/drip?bytes=60000&ms=800"
+        let (header, _) = try await f.paymentHeader(path)
+        // Read the head and a little of the body, then hang up while the upstream pauses.
+        let port = UInt16(URL(string: f.gatewayURL)!.port!)
+        let partial = try RawHTTP.sendThenHangUp(port: port, request: "GET \(path) HTTP/1.1\r\nHost: t\r\nPAYMENT-SIGNATURE: \(header)\r\n\r\n",
+                                                 readAtLeast: 100)
+        #expect(partial.hasPrefix("HTTP/1.1 200"), "\(partial.prefix(200))")
+        // While the gateway still reads the rest, a retry is told the payment is being served.
+        let early = try await f.send(path, headers: [("PAYMENT-SIGNATURE", header)])
+        #expect(early.status == 409 && early.json["error"]?.stringValue == "payment_in_progress" && early.header("Retry-After") != nil, "\(early.text)")
+        try await Task.sleep(for: .milliseconds(1500))
+        let retry = try await f.send(path, headers: [("PAYMENT-SIGNATURE", header)])
+        #expect(retry.status == 200 && retry.body.count == 60_000 && retry.header("X-NanoPay-Replayed") == "true", "\(retry.status) \(retry.text.prefix(200))")
+        #expect(try await f.available() == "99000", "charged once")
+    }
+
+    @Test func moreRequestsThanTheHTTPClientsDefaultPoolAreForwardedAtOnce() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 311)
+        defer { f.stop() }
+        var headers: [String] = []
+        for _ in 0..<20 { headers.append(try await f.paymentHeader("/signed/slow?ms=1500").header) }
+        // (The test's own client needs more than AsyncHTTPClient's default 8 connections per host too.)
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(10), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
+        let wide = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let started = Date()
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for h in headers { group.addTask { try await f.send("/signed/slow?ms=1500", headers: [("PAYMENT-SIGNATURE", h)], using: wide).status } }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        try await wide.shutdown()
+        #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+        // 20 requests of 1.5 s each: together, not in three waves of 8.
+        #expect(Date().timeIntervalSince(started) < 4.0)
+        #expect(try await f.available() == "80000")
     }
 
     @Test func aTicketRouteAcceptsAPaymentOrATicketWithinItsScopeAndUses() async throws {
@@ -284,5 +340,32 @@ extension GatewayFixture {
         var text = try String(contentsOfFile: configPath, encoding: .utf8)
         text += "\nlisten: {host: 127.0.0.1, port: \(port)}\n"
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+}
+
+/// A client that hangs up mid-response, which HTTP client libraries do not do on purpose.
+enum RawHTTP {
+    static func sendThenHangUp(port: UInt16, request: String, readAtLeast: Int) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw ClientError("connect failed") }
+        let bytes = Array(request.utf8)
+        guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { throw ClientError("send failed") }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while received.count < readAtLeast {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            guard n > 0 else { break }
+            received += buffer[0..<n]
+        }
+        // SO_LINGER 0: close with a reset, as a client that crashed or lost its network would.
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        return String(decoding: received, as: UTF8.self)
     }
 }

@@ -93,6 +93,7 @@ final class GatewayFixture: @unchecked Sendable {
           narrow: {baseURL: "\(up)", maxConcurrentRequests: 1, auth: {mode: signed, secrets: ["\(Self.signedSecrets[0])"]}}
           dead: {baseURL: "http://127.0.0.1:1", connectTimeoutSeconds: 2, auth: {mode: hmac, secrets: ["\(Self.hmacSecret)"]}}
         routes:
+          - {method: GET, path: /signed/premium, upstream: signed, price: "5000", description: "Premium"}
           - {method: GET, path: /signed/report/*, upstream: signed, price: "\(price)", description: "Reports", ticket: {price: "3000", lifetimeSeconds: 60, uses: 3}}
           - {method: GET, path: /hmac/echo, upstream: hmac, price: "\(price)", description: "Echo (hmac)"}
           - {method: GET, path: /plain/echo, upstream: plain, price: "\(price)", description: "Echo (plaintext)"}
@@ -166,12 +167,13 @@ final class GatewayFixture: @unchecked Sendable {
     }
 
     /// One request to the gateway, exactly as given.
-    func send(_ path: String, method: String = "GET", headers: [(String, String)] = [], body: [UInt8] = []) async throws -> Answer {
+    func send(_ path: String, method: String = "GET", headers: [(String, String)] = [], body: [UInt8] = [],
+              using client: HTTPClient = .shared) async throws -> Answer {
         var request = HTTPClientRequest(url: gatewayURL + path)
         request.method = .init(rawValue: method)
         for (n, v) in headers { request.headers.add(name: n, value: v) }
         if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await client.execute(request, timeout: .seconds(30))
         let data = try await response.body.collect(upTo: 32 << 20)
         return Answer(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Array(buffer: data))
     }

@@ -10,13 +10,14 @@ def verify_gateway_signature(secrets, method, path_and_query, body, headers, now
     on a free route), or None when the gateway did not sign this very request recently."""
     timestamp = headers.get("X-NanoPay-Timestamp") or ""
     payment_id = headers.get("X-NanoPay-Payment-Id") or ""
+    request_id = headers.get("X-NanoPay-Request-Id") or ""  # unique: remember 5 min to refuse replays
     signature = headers.get("X-NanoPay-Signature") or ""
-    if not timestamp.isdigit() or not signature.startswith("v1="):
+    if not (timestamp.isascii() and timestamp.isdigit()) or not signature.startswith("v1="):
         return None
     if abs((time.time() if now is None else now) - int(timestamp)) > MAX_AGE_SECONDS:
         return None
     canonical = "\n".join(["nanopay-gateway-v1", method, path_and_query,
-                           hashlib.sha256(body).hexdigest(), timestamp, payment_id]).encode()
+                           hashlib.sha256(body).hexdigest(), timestamp, payment_id, request_id]).encode()
     try:
         given = base64.b64decode(signature[3:], validate=True)
     except ValueError:
