@@ -142,7 +142,7 @@ struct NanoPayBench: AsyncParsableCommand {
             if FileManager.default.isExecutableFile(atPath: gatewayBinary) {
                 let figures = try gatewayPhase(binary: gatewayBinary, server: server, work: work, count: Int(duration * 20_000) + concurrency,
                                                direct: closed, directCPUMicros: perPayment)
-                paidItems += figures.result.items
+                paidItems += figures.result.items + figures.extraDirectItems
                 report["gateway"] = figures.report
             } else {
                 log("no nanopay-gateway at \(gatewayBinary): gateway phase skipped")

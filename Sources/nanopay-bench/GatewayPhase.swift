@@ -10,6 +10,8 @@ import Glibc
 extension NanoPayBench {
     struct GatewayFigures {
         var result: LoadRun.Result
+        /// Payments made directly at /verify for the one-connection comparison.
+        var extraDirectItems: UInt64
         var report: [String: Any]
     }
 
@@ -54,10 +56,29 @@ extension NanoPayBench {
             let header = X402.encodeHeader(X402.PaymentPayload(accepted: nil, authorization: fields))
             return Array("GET /bench HTTP/1.1\r\nHost: bench\r\nPAYMENT-SIGNATURE: \(header)\r\n\r\n".utf8)
         }
+        // Unloaded: one connection each, so the figure is the latency the gateway adds, not queueing.
+        let quietSeconds = min(duration, 2)
+        let quiet = try Self.sign(count: Int(quietSeconds * 4_000) + 2, accounts: accounts)
+        let quietDirect = quiet[..<(quiet.count / 2)].map {
+            Array("POST /verify HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: \($0.utf8.count)\r\n\r\n\($0)".utf8)
+        }
+        let quietGateway = try quiet[(quiet.count / 2)...].map { json -> [UInt8] in
+            let fields = try JSONDecoder().decode(AuthorizationFields.self, from: Data(json.utf8))
+            return Array("GET /bench HTTP/1.1\r\nHost: bench\r\nPAYMENT-SIGNATURE: \(X402.encodeHeader(X402.PaymentPayload(accepted: nil, authorization: fields)))\r\n\r\n".utf8)
+        }
+        let ok = Array("ok".utf8)
+        let oneDirect = try LoadRun(requests: quietDirect).run(port: server.port, connections: 1, seconds: quietSeconds)
+        try Self.require(oneDirect, "one connection, direct")
+        let oneGateway = try LoadRun(requests: quietGateway).run(port: port, connections: 1, seconds: quietSeconds) { $0 == ok }
+        try Self.require(oneGateway, "one connection, gateway")
+        log(String(format: "one connection: /verify p50 %.2f ms p99 %.2f ms; through the gateway p50 %.2f ms p99 %.2f ms (adds %.2f ms at p50)",
+                   oneDirect.latency.quantileMilliseconds(0.5), oneDirect.latency.quantileMilliseconds(0.99),
+                   oneGateway.latency.quantileMilliseconds(0.5), oneGateway.latency.quantileMilliseconds(0.99),
+                   oneGateway.latency.quantileMilliseconds(0.5) - oneDirect.latency.quantileMilliseconds(0.5)))
+
         let pid = process.processIdentifier
         func gatewayCPU() -> Double { ServerProcess.readStat("/proc/\(pid)/stat")?.cpuSeconds ?? 0 }
         let gw0 = gatewayCPU(), np0 = server.cpuSeconds
-        let ok = Array("ok".utf8)
         let run = try LoadRun(requests: requests).run(port: port, connections: concurrency, seconds: duration) { $0 == ok }
         let gatewayMicros = (gatewayCPU() - gw0) / Double(max(run.items, 1)) * 1e6
         let nanopaydMicros = (server.cpuSeconds - np0) / Double(max(run.items, 1)) * 1e6
@@ -69,7 +90,11 @@ extension NanoPayBench {
                    run.latency.quantileMilliseconds(0.99) - direct.latency.quantileMilliseconds(0.99)))
         log(String(format: "  CPU per paid request: gateway %.0f us, nanopayd %.0f us (reserve + capture; %.0f us for one /verify)",
                    gatewayMicros, nanopaydMicros, directCPUMicros))
-        return GatewayFigures(result: run, report: [
+        var combined = run
+        combined.items += oneGateway.items
+        return GatewayFigures(result: combined, extraDirectItems: oneDirect.items, report: [
+            "oneConnection": ["directP50ms": oneDirect.latency.quantileMilliseconds(0.5), "directP99ms": oneDirect.latency.quantileMilliseconds(0.99),
+                              "gatewayP50ms": oneGateway.latency.quantileMilliseconds(0.5), "gatewayP99ms": oneGateway.latency.quantileMilliseconds(0.99)],
             "perSecond": rate, "ratioToDirectVerify": rate / directRate,
             "p50ms": run.latency.quantileMilliseconds(0.5), "p99ms": run.latency.quantileMilliseconds(0.99),
             "addedP50ms": run.latency.quantileMilliseconds(0.5) - direct.latency.quantileMilliseconds(0.5),
