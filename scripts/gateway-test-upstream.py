@@ -162,6 +162,7 @@ def main():
     p.add_argument("--hmac-secret", required=True)
     p.add_argument("--plain-secret", required=True)
     p.add_argument("--signed-secrets", required=True, help="comma-separated, current first")
+    p.add_argument("--port-file", help="also write the port here, once listening")
     ARGS = p.parse_args()
     # A parent may start us with signals blocked (Foundation's Process does): take SIGTERM back.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
@@ -173,6 +174,10 @@ def main():
     server = Server(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
     print("PORT", server.server_address[1], flush=True)
+    if ARGS.port_file:
+        with open(ARGS.port_file + ".tmp", "w") as f:
+            f.write(str(server.server_address[1]))
+        os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
     server.serve_forever()
 
 

@@ -37,7 +37,7 @@ extension NanoPayBench {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--config", work + "/gateway.yaml"]
         process.environment = ProcessInfo.processInfo.environment.merging(["LOG_LEVEL": "warning"]) { $1 }
-        FileManager.default.createFile(atPath: work + "/gateway.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: work + "/gateway.log", contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: work + "/gateway.log")
         process.standardError = FileHandle(forWritingAtPath: work + "/gateway.log")
         try process.run()
@@ -58,7 +58,7 @@ extension NanoPayBench {
         }
         // Unloaded: one connection each, so the figure is the latency the gateway adds, not queueing.
         let quietSeconds = min(duration, 2)
-        let quiet = try Self.sign(count: Int(quietSeconds * 4_000) + 2, accounts: accounts)
+        let quiet = Self.sign(count: Int(quietSeconds * 4_000) + 2, accounts: accounts)
         let quietDirect = quiet[..<(quiet.count / 2)].map {
             Array("POST /verify HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: \($0.utf8.count)\r\n\r\n\($0)".utf8)
         }

@@ -18,6 +18,9 @@ import Testing
         "nanopay-example-seller": ["NanoPayCore", "NanoPayClient", "NanoPaySeller"],
         "nanopay": ["NanoPayCore", "NanoPayClient"],
         "nanopay-bench": ["NanoPayCore", "Enclave", "Ledger", "CSQLite", "CSodium"],
+        // The gateway is a client of nanopayd, over HTTP only: the seller's side, never the server's.
+        "NanoPayGateway": ["NanoPayCore", "NanoPayClient", "NanoPaySeller"],
+        "nanopay-gateway": ["NanoPayCore", "NanoPayClient", "NanoPayGateway"],
     ]
 
     static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -62,7 +65,7 @@ import Testing
     }
 
     @Test func httpAndTheServiceNeverSeeTheStorageEngine() throws {
-        for module in ["NanoPayHTTP", "NanoPayService", "NanoPayClient", "NanoPaySeller"] {
+        for module in ["NanoPayHTTP", "NanoPayService", "NanoPayClient", "NanoPaySeller", "NanoPayGateway"] {
             for (file, imported) in try Self.imports(of: module) {
                 #expect(imported != "Ledger" && imported != "CSQLite", "\(module)/\(file) imports \(imported)")
             }

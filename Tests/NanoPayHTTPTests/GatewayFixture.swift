@@ -33,6 +33,18 @@ final class GatewayFixture: @unchecked Sendable {
     static func start(buyerIndex: Int, deposit: String = "100000", totalTimeoutSeconds: Int = 10, captureMarginSeconds: Int = 5,
                       extraConfig: String = "", signingSecrets: [String] = signedSecrets) async throws -> GatewayFixture {
         let f = GatewayFixture(buyerIndex: buyerIndex)
+        do {
+            try await f.boot(deposit: deposit, totalTimeoutSeconds: totalTimeoutSeconds, captureMarginSeconds: captureMarginSeconds,
+                             extraConfig: extraConfig, signingSecrets: signingSecrets)
+        } catch {
+            f.stop()
+            throw error
+        }
+        return f
+    }
+
+    private func boot(deposit: String, totalTimeoutSeconds: Int, captureMarginSeconds: Int, extraConfig: String, signingSecrets: [String]) async throws {
+        let f = self
         f.daemon = try await DaemonProcessTests.start(dataDir: f.dir.path + "/data", environment: [
             "NANOPAY_PLATFORM_SECRET": DaemonProcessTests.secretHex, "NANOPAY_OPERATOR_TOKEN": "t"])
         let body = #"{"address":"\#(f.buyer.address.raw)","amount":"\#(deposit)","publicKey":"\#(Hex.encode(f.buyer.keys.publicKey))","reference":"g1"}"#
@@ -44,24 +56,26 @@ final class GatewayFixture: @unchecked Sendable {
         try f.writeConfig(totalTimeoutSeconds: totalTimeoutSeconds, captureMarginSeconds: captureMarginSeconds, extra: extraConfig,
                           signingSecrets: signingSecrets)
         try await f.startGateway()
-        return f
     }
 
     func startUpstream() throws {
         let p = Process()
+        let portFile = dir.path + "/upstream.port"
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", TestBinaries.repositoryRoot.appendingPathComponent("scripts/gateway-test-upstream.py").path,
                        "--hmac-secret", Self.hmacSecret, "--plain-secret", Self.plainSecret,
-                       "--signed-secrets", Self.signedSecrets.joined(separator: ",")]
-        let pipe = Pipe()
-        p.standardOutput = pipe
+                       "--signed-secrets", Self.signedSecrets.joined(separator: ","), "--port-file", portFile]
+        let log = dir.path + "/upstream.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: log); p.standardError = FileHandle(forWritingAtPath: log)
         try p.run()
         upstream = p
-        let line = String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
-        guard let port = line.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
-            throw ClientError("the test upstream did not start: \(line)")
+        // The port file appears (renamed into place) once the upstream listens.
+        for _ in 0..<600 where p.isRunning {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = Int(text) { upstreamPort = port; return }
+            usleep(50_000)
         }
-        upstreamPort = port
+        throw ClientError("the test upstream did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
     /// Upstreams `hmac`, `plain`, `signed` and `open` on the test upstream, `dead` on a closed
@@ -140,7 +154,8 @@ final class GatewayFixture: @unchecked Sendable {
 
     func stop() {
         if let upstream, upstream.isRunning { kill(upstream.processIdentifier, SIGKILL); upstream.waitUntilExit() }
-        for p in [gateway, daemon?.process].compactMap({ $0 }) where p.isRunning { p.terminate(); p.waitUntilExit() }
+        if let daemon, daemon.process.isRunning { daemon.process.terminate(); daemon.process.waitUntilExit() }
+        if let gateway, gateway.isRunning { gateway.terminate(); gateway.waitUntilExit() }
         dir.remove()
     }
 
