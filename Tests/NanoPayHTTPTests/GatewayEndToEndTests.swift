@@ -92,6 +92,11 @@ import Testing
         #expect(otherURL.status == 402 && otherURL.json["error"]?.stringValue == "payment_already_used")
         let otherBody = try await f.send("/signed/echo", method: "POST", headers: [("PAYMENT-SIGNATURE", header)], body: Array("{}".utf8))
         #expect(otherBody.status == 402)
+        // A body over limits.maxRequestBodyBytes (1 MiB) is refused before anything is reserved.
+        let (bigBodyHeader, _) = try await f.paymentHeader("/signed/echo", method: "POST")
+        let tooBig = try await f.send("/signed/echo", method: "POST", headers: [("PAYMENT-SIGNATURE", bigBodyHeader)],
+                                      body: [UInt8](repeating: 0x61, count: (1 << 20) + 1))
+        #expect(tooBig.status == 413 && tooBig.json["error"]?.stringValue == "payload_too_large", "\(tooBig.status)")
         // A response over the per-entry limit (64 KiB here) is not kept: the retry gets 409.
         let (bigHeader, _) = try await f.paymentHeader("/signed/big?bytes=100000")
         let big = try await f.send("/signed/big?bytes=100000", headers: [("PAYMENT-SIGNATURE", bigHeader)])
