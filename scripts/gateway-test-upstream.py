@@ -6,7 +6,7 @@ The first path segment picks how the gateway must authenticate:
   /plain/...   seed 004's plaintext `sigwei-secret`
   /signed/... (and /narrow/...)  our signed mode, checked by examples/upstream/verify_gateway_signature.py, and a
                reservation id is accepted once (a replayed capture is refused)
-  /open/...    no check (free routes)
+  /open/...    signed mode too (free routes: the payment id is empty)
 A request that fails its check gets 403 and is not counted. The rest of the path is the action:
   echo | slow?ms=N | status/NNN | big?bytes=N[&chunked=1] | hang
   drip?bytes=N&ms=M   Content-Length N, half the body, a pause of M ms, the rest
@@ -84,7 +84,7 @@ class Handler(BaseHTTPRequestHandler):
             ok = verify_hmac_request(self)[0]
         elif mode == "plain":
             ok = self.headers.get("sigwei-secret") == ARGS.plain_secret
-        elif mode in ("signed", "narrow"):
+        elif mode in ("signed", "narrow", "open"):  # free routes are signed too, with an empty payment id
             secrets = [s.encode() for s in ARGS.signed_secrets.split(",")]
             payment_id = verify_gateway_signature(secrets, self.command, self.path, body, self.headers)
             ok = payment_id is not None
@@ -94,7 +94,7 @@ class Handler(BaseHTTPRequestHandler):
                     ok = request_id not in SEEN_REQUESTS
                     SEEN_REQUESTS.add(request_id)
         else:
-            ok = mode == "open"
+            ok = False
         if not ok:
             return self.send_json(403, {"error": "unauthorized", "mode": mode})
         with LOCK:

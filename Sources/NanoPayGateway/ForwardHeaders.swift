@@ -11,7 +11,7 @@ import NIOHTTP1
 enum ForwardHeaders {
     static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
                                         "te", "trailer", "transfer-encoding", "upgrade"]
-    static let strippedPrefixes = ["x-payment", "payment-", "sigwei-", "x-nanopay-", "x-forwarded-"]
+    static let strippedPrefixes = ["x-payment", "payment-", "sigwei-", "x-nanopay-", "x-forwarded-", "proxy-"]
     /// Headers some frameworks read as the real URL or method (IIS, Symfony, Express, Laravel):
     /// a free `GET /public` must not become a paid `/premium` or a `DELETE` upstream.
     static let rewriting: Set<String> = ["x-original-url", "x-rewrite-url", "x-http-method-override", "x-http-method", "x-method-override",

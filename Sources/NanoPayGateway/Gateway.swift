@@ -96,6 +96,9 @@ public final class Gateway: Sendable {
         let config = self.config
         let path = request.uri.path
         let method = request.method.rawValue
+        if path == GatewayConfig.discoveryPath || path == GatewayConfig.metricsPath, method != "GET" {
+            return fail(405, "method_not_allowed", "\(path) is the gateway's own and answers GET only")
+        }
         if method == "GET" && path == GatewayConfig.discoveryPath { return Discovery.response(config: config, trust: trust) }
         if method == "GET" && path == GatewayConfig.metricsPath {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: GatewayMetrics.render())))
@@ -112,7 +115,7 @@ public final class Gateway: Sendable {
            !(route.ticket != nil && request.headers[.authorization]?.hasPrefix("Bearer ") == true) {
             GatewayMetrics.request(outcome: "payment_required")
             return paymentRequired(route, Incoming(method: method, pathAndQuery: path, headers: [:], body: [], host: request.head.authority, remote: nil),
-                                   error: "Payment required")
+                                   error: "payment_required", message: "send an x402 PAYMENT-SIGNATURE for the offer in PAYMENT-REQUIRED")
         }
         let body: [UInt8]
         do {
@@ -220,7 +223,7 @@ public final class Gateway: Sendable {
     func servePayment(_ incoming: Incoming, route: GatewayConfig.Route, config: GatewayConfig) async -> Response {
         guard let header = incoming.headers[HTTPField.Name(X402.paymentSignatureHeader)!] else {
             GatewayMetrics.request(outcome: "payment_required")
-            return paymentRequired(route, incoming, error: "Payment required")
+            return paymentRequired(route, incoming, error: "payment_required", message: "send an x402 PAYMENT-SIGNATURE for the offer in PAYMENT-REQUIRED")
         }
         // A retry of a delivered request gets the delivered bytes, first of all: a price changed
         // by a reload, or nanopayd unreachable now, must not turn a paid retry into a 402.
@@ -239,18 +242,20 @@ public final class Gateway: Sendable {
                                    message: "this payment was made for another request (method, URL or body); sign a new one")
         case .miss: break
         }
+        guard let serving = InFlight(self, cacheKey) else {
+            GatewayMetrics.request(outcome: "payment_in_progress")
+            return fail(409, "payment_in_progress", "a request with this payment is being served now; retry after it finished to get its response",
+                        retryAfter: true)
+        }
         guard let trusted = trust.trusted else { return notAttested(route, incoming) }
         let offers = offers(route, trusted: trusted, config: config)
         guard let payload = try? X402.decodeHeader(X402.PaymentPayload.self, from: header), let fields = try? payload.authorizationFields() else {
             return paymentRequired(route, incoming, error: "invalid_payment", message: "PAYMENT-SIGNATURE is not an x402 payment payload")
         }
         guard let offer = OfferMatch.matching(payload.accepted, in: [offers[0]]), OfferMatch.pays(fields, offer) else {
-            return paymentRequired(route, incoming, error: "No matching payment requirements")
-        }
-        guard let serving = InFlight(self, cacheKey) else {
-            GatewayMetrics.request(outcome: "payment_in_progress")
-            return fail(409, "payment_in_progress", "a request with this payment is being served now; retry after it finished to get its response",
-                        retryAfter: true)
+            GatewayMetrics.request(outcome: "offer_mismatch")
+            return paymentRequired(route, incoming, error: "offer_mismatch",
+                                   message: "the payment does not pay this route's offer (scheme, network, asset, amount and payTo must match)")
         }
         let upstream = route.upstream
         guard let lease = slots.acquire(upstream.name, limit: upstream.maxConcurrentRequests) else { return busy(route) }
@@ -264,7 +269,7 @@ public final class Gateway: Sendable {
         let holdSeconds = min(UInt64(upstream.totalTimeoutSeconds) + config.captureMarginSeconds, remaining, 3600)
         guard holdSeconds > config.captureMarginSeconds else {
             return paymentRequired(route, incoming, error: "authorization_expires_too_soon",
-                                   message: "the authorization expires in \(remaining) s; sign a validBefore at least \(config.captureMarginSeconds + 1) s ahead")
+                                   message: "the authorization is valid too briefly for this route; sign a validBefore at least \(config.captureMarginSeconds + 3) s ahead (\(upstream.totalTimeoutSeconds + Int64(config.captureMarginSeconds) + 2) s lets the upstream use its full timeout)")
         }
         let reservations = ReservationClient(baseURL: config.serviceURL, gatewayToken: config.gatewayToken, httpClient: serviceHTTPClient)
         let reserved: ReservationClient.Reserved

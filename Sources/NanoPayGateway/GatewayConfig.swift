@@ -238,7 +238,7 @@ public struct GatewayConfig: Sendable {
             do { scope = try TicketScope(parsing: "\(r.method.uppercased()):\(r.path)") } catch { throw GatewayConfigError("\(key): \(error.message)") }
             let pattern = scope.entries[0]
             guard scope.entries.count == 1 else { throw GatewayConfigError("\(key): one method and one path per route") }
-            for own in [Self.discoveryPath, Self.metricsPath] where pattern.covers(method: "GET", path: own) || pattern.path == own {
+            for own in [Self.discoveryPath, Self.metricsPath] where pattern.covers(method: pattern.method == "*" ? "GET" : pattern.method, path: own) {
                 throw GatewayConfigError("\(key).path: \(own) is answered by the gateway itself")
             }
             guard let upstream = upstreams[r.upstream] else { throw GatewayConfigError("\(key).upstream: no upstream named \(r.upstream)") }
@@ -276,7 +276,8 @@ public struct GatewayConfig: Sendable {
             let p = route.pattern
             let exact = !p.path.hasSuffix("*")
             let covers = p.covers(method: method, path: path) || (exact && path == p.path + "/" && p.covers(method: method, path: p.path))
-            guard covers else { continue }
+            // Methods are case-sensitive (RFC 9110): `get` is not GET, and is not forwarded as one.
+            guard covers, p.method == "*" || p.method == method else { continue }
             let rank = (exact ? 1 : 0, p.path.count, p.method == "*" ? 0 : 1)
             if best == nil || rank > best!.rank { best = (route, rank) }
         }

@@ -17,8 +17,9 @@ public enum GatewayMetrics {
     /// Installs the Prometheus backend, once per process.
     public static func bootstrap() { _ = bootstrapped }
 
-    /// One request, by how it ended: free, paid, ticket, replayed, payment_required, not_found,
-    /// busy, voided, or a refusal code.
+    /// One request, by how it was served or refused: free, paid, ticket, replayed, not_found,
+    /// busy, or a stable code (payment_required, offer_mismatch, upstream_timeout, …). A free or
+    /// ticket request the upstream then fails counts once as forwarded and once by its failure.
     static func request(outcome: String) { Counter(label: "nanopay_gateway_requests_total", dimensions: [("outcome", outcome)]).increment() }
     static func paid(route: String) { Counter(label: "nanopay_gateway_paid_total", dimensions: [("route", route)]).increment() }
     static func captured(upstream: String) { Counter(label: "nanopay_gateway_captured_total", dimensions: [("upstream", upstream)]).increment() }

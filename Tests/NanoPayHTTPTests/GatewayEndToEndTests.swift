@@ -37,6 +37,10 @@ import Testing
             let a = try await f.send(sneaky)
             #expect(a.status == 400 && a.json["error"]?.stringValue == "invalid_path", "\(sneaky): \(a.status)")
         }
+        // Methods are case-sensitive; the gateway's own paths answer GET only.
+        let lower = try await f.send("/open/echo", method: "get")
+        #expect(lower.status == 404 || lower.status == 400, "\(lower.status) \(lower.text)")
+        #expect(try await f.send("/metrics", method: "POST").status == 405)
         #expect(try await f.upstreamHits() == hits)
         #expect(try await f.available() == "97000")
         // The premium route's own price, however it is spelled; the cheaper /signed/* never covers it.
@@ -116,7 +120,8 @@ import Testing
             ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-Host", "evil.example"), ("Forwarded", "for=6.6.6.6"),
             ("Connection", "X-Hop"), ("X-Hop", "should-go"), ("Keep-Alive", "timeout=5"), ("X-Custom", "kept"),
             ("X-Original-URL", "/signed/premium"), ("X-Rewrite-URL", "/signed/premium"), ("X-HTTP-Method-Override", "DELETE"),
-            ("X-Method-Override", "DELETE"),
+            ("X-Method-Override", "DELETE"), ("X-HTTP-Method", "DELETE"), ("X-Original-Method", "DELETE"), ("X-Forwarded-Uri", "/signed/premium"),
+            ("Payment-Required", "forged"), ("Proxy-Foo", "forged"), ("TE", "trailers"), ("X-Forwarded-Proto", "https"),
         ]
         let answer = try await f.send("/signed/echo", headers: spoofed)
         #expect(answer.status == 200, "\(answer.text)")
@@ -127,7 +132,15 @@ import Testing
         #expect(echo.headers["sigwei-auth-signature"] == nil && echo.headers["sigwei-secret"] == nil && echo.headers["payment-signature"] == nil)
         #expect(echo.headers["x-forwarded-for"] == "127.0.0.1" && echo.headers["x-forwarded-host"] != "evil.example" && echo.headers["forwarded"] == nil)
         #expect(echo.headers["x-hop"] == nil && echo.headers["keep-alive"] == nil && echo.headers["x-custom"] == "kept")
-        for name in ["x-original-url", "x-rewrite-url", "x-http-method-override", "x-method-override"] { #expect(echo.headers[name] == nil, "\(name)") }
+        for name in ["x-original-url", "x-rewrite-url", "x-http-method-override", "x-method-override", "x-http-method", "x-original-method",
+                     "x-forwarded-uri", "payment-required", "proxy-foo", "te"] { #expect(echo.headers[name] == nil, "\(name)") }
+        #expect(echo.headers["x-forwarded-proto"] == "http")
+        // The exact request the gateway signed, replayed to the upstream by someone who captured it: refused (its request id was used).
+        var replay = HTTPClientRequest(url: "http://127.0.0.1:\(f.upstreamPort)/signed/echo")
+        for name in ["x-payment", "x-payment-response", "x-nanopay-timestamp", "x-nanopay-payment-id", "x-nanopay-request-id", "x-nanopay-signature"] {
+            replay.headers.add(name: name, value: try #require(echo.headers[name]))
+        }
+        #expect(try await HTTPClient.shared.execute(replay, timeout: .seconds(10)).status.code == 403)
         // A buyer calling the upstream directly with forged headers is refused by every mode's check.
         let direct = ServiceClient(baseURL: "http://127.0.0.1:\(f.upstreamPort)")
         for path in ["/hmac/echo", "/plain/echo", "/signed/echo"] { #expect(try await direct.send(.GET, path).status == 403) }
@@ -159,6 +172,8 @@ import Testing
         try await Task.sleep(for: .milliseconds(500))
         let spend = try await ServiceClient(baseURL: f.daemonURL).send(.POST, "/verify", json: try JSONEncoder().encode(fields3))
         #expect(spend.status == 409, "\(spend.text)")
+        let reserveMeanwhile = try await other.send(.POST, "/reservations", json: Data(#"{"authorization":\#(String(decoding: try JSONEncoder().encode(fields3), as: UTF8.self)),"timeoutSeconds":10}"#.utf8))
+        #expect(reserveMeanwhile.status == 409 && !reserveMeanwhile.text.contains("captureToken"), "\(reserveMeanwhile.text)")
         let void = try await ServiceClient(baseURL: f.daemonURL).send(.POST, "/reservations/res_x/void", json: Data(#"{"captureToken":"00"}"#.utf8))
         #expect(void.status == 401, "no gateway token")
         let delivered = try await slow
@@ -239,10 +254,12 @@ import Testing
         #expect(skill.output.contains("  - path: \"/hmac/echo\"\n    method: \"GET\"\n    price: \"1000\"\n    description: \"Echo (hmac)\""))
         #expect(skill.output.contains("network `tvm:-239`") && skill.output.contains("## How to pay"))
         _ = try await f.client.get(f.gatewayURL + "/hmac/echo")
-        _ = try await f.send("/signed/status/500")
+        let (h500, _) = try await f.paymentHeader("/signed/status/500")
+        #expect(try await f.send("/signed/status/500", headers: [("PAYMENT-SIGNATURE", h500)]).status == 502)
         let metrics = try await f.send("/metrics").text
         for line in ["nanopay_gateway_requests_total{outcome=\"paid\"} 1", "nanopay_gateway_captured_total{upstream=\"hmac\"} 1",
-                     "nanopay_gateway_upstream_duration_seconds_count{upstream=\"hmac\"}", "nanopay_gateway_upstream_response_bytes_total{upstream=\"hmac\"}"] {
+                     "nanopay_gateway_upstream_duration_seconds_count{upstream=\"hmac\"}", "nanopay_gateway_upstream_response_bytes_total{upstream=\"hmac\"}",
+                     "nanopay_gateway_voided_total{upstream=\"signed\",reason=\"upstream_error\"} 1", "nanopay_gateway_paid_total{route=\"/hmac/echo\"} 1"] {
             #expect(metrics.contains(line), "\(line)\n\(metrics)")
         }
         let broken = try runProcess(TestBinaries.path("nanopay-gateway"), ["skill", "--config", f.dir.path + "/missing.yaml", "--offline"])
@@ -289,6 +306,26 @@ import Testing
         #expect(try await f.available() == "80000")
     }
 
+    @Test func aPaymentPolicyHoldsIsNotForwardedAndTheBuyerIsToldWhy() async throws {
+        let f = try await GatewayFixture.start(buyerIndex: 312)
+        defer { f.stop() }
+        let policy = #"{"address":"\#(f.buyer.address.raw)","maxAmount":"500"}"#
+        #expect(try await f.operatorClient.send(.POST, "/policy", json: Data(policy.utf8)).status == 200)
+        let hits = try await f.upstreamHits()
+        let (header, _) = try await f.paymentHeader("/signed/echo")
+        let held = try await f.send("/signed/echo", headers: [("PAYMENT-SIGNATURE", header)])
+        #expect(held.status == 402 && held.json["error"]?.stringValue == "approval_required" && held.json["approvalId"]?.stringValue != nil, "\(held.text)")
+        #expect(try await f.upstreamHits() == hits, "a held payment is not forwarded")
+    }
+
+    @Test func anUpstreamStillOnThePreviousSecretAcceptsTheGatewayDuringARotation() async throws {
+        // The gateway signs with the old secret only; the upstream accepts [new, old].
+        let f = try await GatewayFixture.start(buyerIndex: 313, signingSecrets: [GatewayFixture.signedSecrets[1]])
+        defer { f.stop() }
+        let paid = try await f.client.get(f.gatewayURL + "/signed/echo")
+        #expect(paid.status == 200, "\(String(decoding: paid.body, as: UTF8.self))")
+    }
+
     @Test func aTicketRouteAcceptsAPaymentOrATicketWithinItsScopeAndUses() async throws {
         let f = try await GatewayFixture.start(buyerIndex: 309)
         defer { f.stop() }
@@ -325,8 +362,11 @@ import Testing
         // Outside the ticket's scope the ticket buys nothing (a paid route without ticket mode).
         let outside = try await f.send("/signed/echo", headers: [("Authorization", "Bearer \(ticket)")])
         #expect(outside.status == 402)
-        let forged = try await f.send("/signed/report/monday", headers: [("Authorization", "Bearer " + ticket.dropLast(2) + "AA")])
-        #expect(forged.status == 402 && forged.json["error"]?.stringValue == "invalid_ticket")
+        // Flip a character inside the signature (the last characters carry padding bits a decoder may ignore).
+        var chars = Array(ticket)
+        chars[chars.count - 10] = chars[chars.count - 10] == "A" ? "B" : "A"
+        let forged = try await f.send("/signed/report/monday", headers: [("Authorization", "Bearer " + String(chars))])
+        #expect(forged.status == 402 && forged.json["error"]?.stringValue == "invalid_ticket", "\(forged.text)")
         #expect(try await f.upstreamHits() == hits + 3)
         #expect(try await f.available() == "96000", "1000 per request, 3000 for the ticket")
     }
