@@ -111,11 +111,12 @@ public final class Gateway: Sendable {
             return fail(404, "route_not_found", "no route for \(method) \(path) on this gateway")
         }
         // Nothing is read for an unpaid request to a paid route: its 402 needs no body.
-        if !route.isFree, request.headers[HTTPField.Name(X402.paymentSignatureHeader)!] == nil,
-           !(route.ticket != nil && request.headers[.authorization]?.hasPrefix("Bearer ") == true) {
+        let paymentHeader = request.headers[HTTPField.Name(X402.paymentSignatureHeader)!]
+        let bearer = route.ticket == nil ? nil : request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        if !route.isFree, paymentHeader == nil, bearer == nil {
             GatewayMetrics.request(outcome: "payment_required")
-            return paymentRequired(route, Incoming(method: method, pathAndQuery: path, headers: [:], body: [], host: request.head.authority, remote: nil),
-                                   error: "payment_required", message: "send an x402 PAYMENT-SIGNATURE for the offer in PAYMENT-REQUIRED")
+            return paymentRequired(route, config: config, host: request.head.authority, path: path, error: "payment_required",
+                                   message: "send an x402 PAYMENT-SIGNATURE for the offer in PAYMENT-REQUIRED")
         }
         let body: [UInt8]
         do {
@@ -133,10 +134,9 @@ public final class Gateway: Sendable {
             GatewayMetrics.request(outcome: "free")
             return await forwardUnpaid(incoming, route: route, lease: lease, proof: nil)
         }
-        if route.ticket != nil, let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer ") {
-            return await serveTicket(String(authorization.dropFirst(7)), incoming, route: route, config: config)
-        }
-        return await servePayment(incoming, route: route, config: config)
+        if let bearer { return await serveTicket(bearer, incoming, route: route, config: config) }
+        guard let paymentHeader else { return fail(500, "internal_error", "") } // a paid route without either returned 402 above
+        return await servePayment(paymentHeader, incoming, route: route, config: config)
     }
 
     struct Incoming: Sendable {
@@ -172,7 +172,7 @@ public final class Gateway: Sendable {
     // MARK: - Ticket mode
 
     func serveTicket(_ token: String, _ incoming: Incoming, route: GatewayConfig.Route, config: GatewayConfig) async -> Response {
-        guard let trusted = trust.trusted else { return notAttested(route, incoming) }
+        guard let trusted = trust.trusted else { return notAttested() }
         guard let terms = route.ticket, let ticketPrice = route.ticketPrice, let payTo = route.payTo else { return fail(500, "internal_error", "") }
         let policy = TicketPolicy(audience: terms.audience, payTo: payTo, minimumAmount: ticketPrice, maxLifetimeSeconds: terms.lifetimeSeconds,
                                   scope: terms.scope, uses: terms.uses)
@@ -183,7 +183,7 @@ public final class Gateway: Sendable {
             claims = try await ticketCheck.verify(token, trusted: trusted, policy: policy, method: incoming.method, path: incoming.path, now: clock.nowSeconds())
         } catch {
             GatewayMetrics.request(outcome: error.code)
-            return paymentRequired(route, incoming, error: error.code, message: error.message)
+            return paymentRequired(route, config: config, host: incoming.host, path: incoming.path, error: error.code, message: error.message)
         }
         GatewayMetrics.request(outcome: "ticket")
         let xPayment = X402.encodeHeader(TicketPayment(ticket: .init(jti: claims.jti, sub: claims.sub, aud: claims.aud, scope: claims.scope,
@@ -220,11 +220,7 @@ public final class Gateway: Sendable {
         return result
     }
 
-    func servePayment(_ incoming: Incoming, route: GatewayConfig.Route, config: GatewayConfig) async -> Response {
-        guard let header = incoming.headers[HTTPField.Name(X402.paymentSignatureHeader)!] else {
-            GatewayMetrics.request(outcome: "payment_required")
-            return paymentRequired(route, incoming, error: "payment_required", message: "send an x402 PAYMENT-SIGNATURE for the offer in PAYMENT-REQUIRED")
-        }
+    func servePayment(_ header: String, _ incoming: Incoming, route: GatewayConfig.Route, config: GatewayConfig) async -> Response {
         // A retry of a delivered request gets the delivered bytes, first of all: a price changed
         // by a reload, or nanopayd unreachable now, must not turn a paid retry into a 402.
         let cacheKey = ReplayCache.key(paymentHeader: header)
@@ -238,7 +234,7 @@ public final class Gateway: Sendable {
             return Response(status: .init(code: entry.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: entry.body)))
         case .otherRequest:
             GatewayMetrics.request(outcome: "payment_already_used")
-            return paymentRequired(route, incoming, error: "payment_already_used",
+            return paymentRequired(route, config: config, host: incoming.host, path: incoming.path, error: "payment_already_used",
                                    message: "this payment was made for another request (method, URL or body); sign a new one")
         case .miss: break
         }
@@ -247,14 +243,14 @@ public final class Gateway: Sendable {
             return fail(409, "payment_in_progress", "a request with this payment is being served now; retry after it finished to get its response",
                         retryAfter: true)
         }
-        guard let trusted = trust.trusted else { return notAttested(route, incoming) }
+        guard let trusted = trust.trusted else { return notAttested() }
         let offers = offers(route, trusted: trusted, config: config)
         guard let payload = try? X402.decodeHeader(X402.PaymentPayload.self, from: header), let fields = try? payload.authorizationFields() else {
-            return paymentRequired(route, incoming, error: "invalid_payment", message: "PAYMENT-SIGNATURE is not an x402 payment payload")
+            return paymentRequired(route, config: config, host: incoming.host, path: incoming.path, error: "invalid_payment", message: "PAYMENT-SIGNATURE is not an x402 payment payload")
         }
         guard let offer = OfferMatch.matching(payload.accepted, in: [offers[0]]), OfferMatch.pays(fields, offer) else {
             GatewayMetrics.request(outcome: "offer_mismatch")
-            return paymentRequired(route, incoming, error: "offer_mismatch",
+            return paymentRequired(route, config: config, host: incoming.host, path: incoming.path, error: "offer_mismatch",
                                    message: "the payment does not pay this route's offer (scheme, network, asset, amount and payTo must match)")
         }
         let upstream = route.upstream
@@ -268,7 +264,7 @@ public final class Gateway: Sendable {
         let remaining = validBefore > now + 2 ? validBefore - now - 2 : 0
         let holdSeconds = min(UInt64(upstream.totalTimeoutSeconds) + config.captureMarginSeconds, remaining, 3600)
         guard holdSeconds > config.captureMarginSeconds else {
-            return paymentRequired(route, incoming, error: "authorization_expires_too_soon",
+            return paymentRequired(route, config: config, host: incoming.host, path: incoming.path, error: "authorization_expires_too_soon",
                                    message: "the authorization is valid too briefly for this route; sign a validBefore at least \(config.captureMarginSeconds + 3) s ahead (\(upstream.totalTimeoutSeconds + Int64(config.captureMarginSeconds) + 2) s lets the upstream use its full timeout)")
         }
         let reservations = ReservationClient(baseURL: config.serviceURL, gatewayToken: config.gatewayToken, httpClient: serviceHTTPClient)
@@ -278,7 +274,7 @@ public final class Gateway: Sendable {
             case .reserved(let r): reserved = r
             case .held(let id, let expiresAt):
                 GatewayMetrics.request(outcome: "approval_required")
-                return paymentRequired(route, incoming, error: "approval_required", message: "held for human approval",
+                return paymentRequired(route, config: config, host: incoming.host, path: incoming.path, error: "approval_required", message: "held for human approval",
                                        extra: ["approvalId": .string(id), "expiresAt": .number(Double(expiresAt))])
             case .refused(let code, let message, let status):
                 GatewayMetrics.request(outcome: code)
@@ -290,7 +286,7 @@ public final class Gateway: Sendable {
                     logger.error("nanopayd refused the reservation", metadata: ["status": "\(status)", "code": "\(code)"])
                     return fail(503, "service_unavailable", "the payment service is unavailable; nothing was charged", retryAfter: true)
                 }
-                return paymentRequired(route, incoming, error: code, message: message)
+                return paymentRequired(route, config: config, host: incoming.host, path: incoming.path, error: code, message: message)
             }
         } catch {
             logger.error("nanopayd unreachable", metadata: ["error": "\(error)"])
@@ -356,24 +352,20 @@ public final class Gateway: Sendable {
                     retryAfter: true)
     }
 
-    func notAttested(_ route: GatewayConfig.Route, _ incoming: Incoming) -> Response {
+    func notAttested() -> Response {
         fail(503, "service_not_attested", "the payment service is not attested right now; retry later", retryAfter: true)
     }
 
-    func paymentRequired(_ route: GatewayConfig.Route, _ incoming: Incoming, error: String, message: String? = nil,
+    /// The 402 of `route`, built from the config the request started under.
+    func paymentRequired(_ route: GatewayConfig.Route, config: GatewayConfig, host: String?, path: String, error: String, message: String? = nil,
                          extra: [String: JSONValue] = [:]) -> Response {
-        guard let trusted = trust.trusted else { return notAttested(route, incoming) }
-        let config = self.config
+        guard let trusted = trust.trusted else { return notAttested() }
         var extra = extra
         if route.ticket != nil {
             extra["ticket_endpoint"] = .string(config.serviceURL + "/tickets")
             extra["access_token_endpoint"] = .string(config.serviceURL + "/tickets/access-token")
         }
-        var head = HTTPRequest(method: HTTPRequest.Method(incoming.method) ?? .get, scheme: nil, authority: incoming.host ?? "localhost",
-                               path: incoming.path)
-        head.headerFields = [:]
-        let request = Request(head: head, body: .init(buffer: ByteBuffer()))
-        return PaymentRequiredAnswer.make(request, offers: offers(route, trusted: trusted, config: config), description: route.description,
-                                          error: error, message: message, extra: extra)
+        return PaymentRequiredAnswer.make(host: host, path: path, offers: offers(route, trusted: trusted, config: config),
+                                          description: route.description, error: error, message: message, extra: extra)
     }
 }

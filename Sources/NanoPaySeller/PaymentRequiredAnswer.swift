@@ -11,8 +11,15 @@ public enum PaymentRequiredAnswer {
 
     public static func make(_ request: Request, offers: [X402.PaymentRequirements], description: String?, error: String, message: String? = nil,
                      status: HTTPResponse.Status = paymentRequired, extra: [String: JSONValue] = [:], headers extraHeaders: HTTPFields = [:]) -> Response {
-        let host = request.head.authority ?? "localhost"
-        let resource = X402.ResourceInfo(url: "http://\(host)\(request.uri.path)", description: description, mimeType: "application/json")
+        make(host: request.head.authority, path: request.uri.path, offers: offers, description: description, error: error, message: message,
+             status: status, extra: extra, headers: extraHeaders)
+    }
+
+    /// The same answer for a request known by its host and path (nanopay-gateway).
+    public static func make(host: String?, path: String, offers: [X402.PaymentRequirements], description: String?, error: String,
+                            message: String? = nil, status: HTTPResponse.Status = paymentRequired, extra: [String: JSONValue] = [:],
+                            headers extraHeaders: HTTPFields = [:]) -> Response {
+        let resource = X402.ResourceInfo(url: "http://\(host ?? "localhost")\(path)", description: description, mimeType: "application/json")
         let required = X402.PaymentRequired(error: error, resource: resource, accepts: offers)
         var body: [String: JSONValue] = ["x402Version": .number(2), "error": .string(error), "accepts": .array(offers.map(json)),
                                          "resource": .object(["url": .string(resource.url)])]

@@ -42,14 +42,7 @@ extension NanoPayBench {
         process.standardError = FileHandle(forWritingAtPath: work + "/gateway.log")
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() } }
-        let started = Date()
-        while true {
-            if !process.isRunning { throw BenchError("nanopay-gateway exited during start-up (see \(work)/gateway.log)") }
-            if let c = try? BlockingConnection(port: port),
-               let r = try? c.roundTrip(Array("GET /.well-known/x402 HTTP/1.1\r\nHost: bench\r\n\r\n".utf8)), r.status == 200 { break }
-            if Date().timeIntervalSince(started) > 60 { throw BenchError("nanopay-gateway did not start within 60 s") }
-            usleep(20_000)
-        }
+        try ServerProcess.waitUntilAnswering(process, port: port, path: "/.well-known/x402", name: "nanopay-gateway", log: work + "/gateway.log")
         log("signing \(count) authorizations for the gateway…")
         let requests = try Self.sign(count: count, accounts: accounts).map { json -> [UInt8] in
             let fields = try JSONDecoder().decode(AuthorizationFields.self, from: Data(json.utf8))

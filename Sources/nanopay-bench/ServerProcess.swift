@@ -20,14 +20,21 @@ final class ServerProcess {
         process.standardError = FileHandle(forWritingAtPath: dataDir + "/../nanopayd.log") ?? log
         let started = Date()
         try process.run()
+        try Self.waitUntilAnswering(process, port: port, path: "/health", name: "nanopayd", log: dataDir + "/../nanopayd.log")
+        startupSeconds = Date().timeIntervalSince(started)
+    }
+
+    /// Polls `GET path` on 127.0.0.1:`port` until it answers 200; throws if `process` exits
+    /// first or 60 s pass.
+    static func waitUntilAnswering(_ process: Process, port: UInt16, path: String, name: String, log: String) throws {
+        let started = Date()
         while true {
-            if !process.isRunning { throw BenchError("nanopayd exited during start-up (see \(dataDir)/../nanopayd.log)") }
+            if !process.isRunning { throw BenchError("\(name) exited during start-up (see \(log))") }
             if let c = try? BlockingConnection(port: port),
-               let r = try? c.roundTrip(Array("GET /health HTTP/1.1\r\nHost: bench\r\n\r\n".utf8)), r.status == 200 { break }
-            if Date().timeIntervalSince(started) > 60 { throw BenchError("nanopayd did not answer /health within 60 s") }
+               let r = try? c.roundTrip(Array("GET \(path) HTTP/1.1\r\nHost: bench\r\n\r\n".utf8)), r.status == 200 { return }
+            if Date().timeIntervalSince(started) > 60 { throw BenchError("\(name) did not answer \(path) within 60 s") }
             usleep(5_000)
         }
-        startupSeconds = Date().timeIntervalSince(started)
     }
 
     /// User + system CPU seconds consumed so far.
