@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
         // nanopay-gateway's config file.
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        // The replicated storage engine (`PostgresLedger`); SQLite stays the default.
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
@@ -54,6 +56,12 @@ let package = Package(
                                                .product(name: "NIOPosix", package: "swift-nio"),
                                                .product(name: "DequeModule", package: "swift-collections"),
                                                .product(name: "Metrics", package: "swift-metrics")]),
+        // The replicated engine: several nanopayd processes on one PostgreSQL database.
+        .target(name: "PostgresLedger", dependencies: ["NanoPayCore",
+                                                       .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                       .product(name: "NIOPosix", package: "swift-nio"),
+                                                       .product(name: "Logging", package: "swift-log"),
+                                                       .product(name: "Metrics", package: "swift-metrics")]),
         .target(name: "NanoPayService", dependencies: [
             "NanoPayCore", "Enclave",
             .product(name: "Metrics", package: "swift-metrics"),
@@ -127,11 +135,11 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .target(name: "NanoPayTestSupport", dependencies: ["NanoPayCore", "Enclave", "Ledger", "NanoPayService"],
+        .target(name: "NanoPayTestSupport", dependencies: ["NanoPayCore", "Enclave", "Ledger", "PostgresLedger", "NanoPayService"],
                 path: "Tests/NanoPayTestSupport"),
         .testTarget(name: "NanoPayCoreTests", dependencies: ["NanoPayCore", "DecoderChecks"]),
         .testTarget(name: "EnclaveTests", dependencies: ["Enclave", "NanoPayCore", "NanoPayTestSupport"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "NanoPayCore", "Enclave", "NanoPayService", "NanoPayTestSupport"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "PostgresLedger", "NanoPayCore", "Enclave", "NanoPayService", "NanoPayTestSupport"]),
         .testTarget(name: "NanoPayServiceTests", dependencies: ["NanoPayService", "NanoPayCore", "Enclave", "Ledger", "NanoPayTestSupport"]),
         .testTarget(name: "NanoPayClientTests", dependencies: ["NanoPayClient", "NanoPayCore", "Ledger", "NanoPayTestSupport"]),
         .testTarget(name: "NanoPaySellerTests", dependencies: [

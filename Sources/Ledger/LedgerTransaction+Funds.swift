@@ -98,35 +98,8 @@ extension LedgerTransaction {
     /// counts the version up, so one signed request applies at most once.
     func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority, expectedVersion: UInt64? = nil) throws -> Policy {
         let addr = address.raw
-        let old = try policy(address)
-        var p = old ?? Policy(address: address, maxAmount: nil, rateLimit: nil, rateBurst: nil, dailyCap: nil, updatedAtMilliseconds: 0, updatedBy: "", version: 0)
-        if let expectedVersion, expectedVersion != p.version {
-            throw NanoPayError(.policyConflict, "the request was signed for policy version \(expectedVersion) but the policy is at version \(p.version); sign again for the current version")
-        }
-        p.version += 1
-        func apply<V: Comparable & Sendable>(_ u: FieldUpdate<V>, _ current: V?, _ name: String) throws -> V? {
-            switch u {
-            case .keep: return current
-            case .clear:
-                if authority == .payer { throw NanoPayError(.policyNotTighter, "a payer cannot remove its \(name)") }
-                return nil
-            case .set(let v):
-                if authority == .payer, let current, v > current {
-                    throw NanoPayError(.policyNotTighter, "a payer can only lower its \(name) (now \(current))")
-                }
-                return v
-            }
-        }
-        p.maxAmount = try apply(update.maxAmount, p.maxAmount, "maxAmount")
-        p.rateLimit = try apply(update.rateLimit, p.rateLimit, "rateLimit")
-        p.rateBurst = try apply(update.rateBurst, p.rateBurst, "rateBurst")
-        p.dailyCap = try apply(update.dailyCap, p.dailyCap, "dailyCap")
-        if p.rateLimit == nil { p.rateBurst = nil }
-        p.updatedAtMilliseconds = nowMilliseconds
-        switch authority {
-        case .operator(let who): p.updatedBy = "operator:\(who)"
-        case .payer: p.updatedBy = "payer"
-        }
+        let p = try Policy.applying(update, to: try policy(address), address: address, authority: authority,
+                                    expectedVersion: expectedVersion, nowMilliseconds: nowMilliseconds)
         try db.statement("INSERT INTO policies (address, max_amount, rate_limit, rate_burst, daily_cap, updated_at, updated_by, version) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(address) DO UPDATE SET max_amount = excluded.max_amount, rate_limit = excluded.rate_limit, rate_burst = excluded.rate_burst, daily_cap = excluded.daily_cap, updated_at = excluded.updated_at, updated_by = excluded.updated_by, version = excluded.version")
             .bind(1, addr).bind(2, p.maxAmount?.bigEndianBytes).bind(3, p.rateLimit.map { Int64($0) })
             .bind(4, p.rateBurst.map { Int64($0) }).bind(5, p.dailyCap?.bigEndianBytes).bind(6, now).bind(7, p.updatedBy)

@@ -1,26 +1,35 @@
 import Foundation
 import Ledger
+import PostgresLedger
 import NanoPayCore
 import NanoPayTestSupport
 import Testing
 
 /// The storage engine on its own, through the `LedgerStore` protocol only: what any engine must
-/// do for the service. Parameterized over the engines (SQLite today); a new engine adds itself
-/// to `engines` and must pass unchanged.
+/// do for the service. Parameterized over the engines (embedded SQLite, and PostgreSQL on a
+/// database of its own per test); a new engine adds itself to `engines` and must pass unchanged.
 @Suite struct LedgerStoreContractTests {
-    typealias Engine = (name: String, open: @Sendable (TempDirectory, ManualClock) throws -> any LedgerStore)
-    static let engines: [Engine] = [
-        ("sqlite", { dir, clock in try Ledger(.init(path: dir.path + "/store.sqlite", clock: clock)) }),
-    ]
-    static let names = engines.map(\.name)
+    static let names = ["sqlite", "postgres"]
 
     static func withStore(_ name: String, _ body: (any LedgerStore, ManualClock) async throws -> Void) async throws {
-        let dir = TempDirectory(); defer { dir.remove() }
         let clock = ManualClock(milliseconds: Fixture.startMilliseconds)
-        let engine = try #require(engines.first { $0.name == name })
-        let store = try engine.open(dir, clock)
-        defer { store.close() }
-        try await body(store, clock)
+        switch name {
+        case "sqlite":
+            let dir = TempDirectory(); defer { dir.remove() }
+            let store = try Ledger(.init(path: dir.path + "/store.sqlite", clock: clock))
+            defer { store.close() }
+            try await body(store, clock)
+        default:
+            let url = try await PostgresTestDatabase.create()
+            let store = try await PostgresLedger.open(.init(url: url, clock: clock))
+            do {
+                try await body(store, clock)
+            } catch {
+                store.close(); await PostgresTestDatabase.drop(url)
+                throw error
+            }
+            store.close(); await PostgresTestDatabase.drop(url)
+        }
     }
 
     static func request(_ buyer: Buyer, amount: UInt128, nonce: [UInt8] = Sodium.randomBytes(32), clock: ManualClock) -> PaymentRequest {

@@ -47,3 +47,44 @@ public enum PolicyAuthority: Sendable, Equatable {
     case `operator`(String)
     case payer
 }
+
+extension Policy {
+    /// The policy after `update`, for every engine alike. A payer may only tighten: lower a limit
+    /// or set one that was absent; never clear or raise one. With `expectedVersion`, the change
+    /// applies only to that version of the policy (0: none set yet); any other is
+    /// `policy_conflict`. Every change counts the version up, so one signed request applies at
+    /// most once.
+    public static func applying(_ update: PolicyUpdate, to current: Policy?, address: TONAddress, authority: PolicyAuthority,
+                                expectedVersion: UInt64?, nowMilliseconds: UInt64) throws(NanoPayError) -> Policy {
+        var p = current ?? Policy(address: address, maxAmount: nil, rateLimit: nil, rateBurst: nil, dailyCap: nil,
+                                  updatedAtMilliseconds: 0, updatedBy: "", version: 0)
+        if let expectedVersion, expectedVersion != p.version {
+            throw NanoPayError(.policyConflict, "the request was signed for policy version \(expectedVersion) but the policy is at version \(p.version); sign again for the current version")
+        }
+        p.version += 1
+        func apply<V: Comparable & Sendable>(_ u: FieldUpdate<V>, _ current: V?, _ name: String) throws(NanoPayError) -> V? {
+            switch u {
+            case .keep: return current
+            case .clear:
+                if authority == .payer { throw NanoPayError(.policyNotTighter, "a payer cannot remove its \(name)") }
+                return nil
+            case .set(let v):
+                if authority == .payer, let current, v > current {
+                    throw NanoPayError(.policyNotTighter, "a payer can only lower its \(name) (now \(current))")
+                }
+                return v
+            }
+        }
+        p.maxAmount = try apply(update.maxAmount, p.maxAmount, "maxAmount")
+        p.rateLimit = try apply(update.rateLimit, p.rateLimit, "rateLimit")
+        p.rateBurst = try apply(update.rateBurst, p.rateBurst, "rateBurst")
+        p.dailyCap = try apply(update.dailyCap, p.dailyCap, "dailyCap")
+        if p.rateLimit == nil { p.rateBurst = nil }
+        p.updatedAtMilliseconds = nowMilliseconds
+        switch authority {
+        case .operator(let who): p.updatedBy = "operator:\(who)"
+        case .payer: p.updatedBy = "payer"
+        }
+        return p
+    }
+}

@@ -1,0 +1,290 @@
+import Foundation
+import Logging
+import NanoPayCore
+import PostgresNIO
+import Synchronization
+
+/// The replicated storage engine (`LedgerStore`): several nanopayd processes share one
+/// PostgreSQL database and keep every guarantee of the embedded engine (docs/ARCHITECTURE.md,
+/// "PostgreSQL").
+///
+/// Payments and reservations are group-committed per replica: what arrives while a batch is in
+/// the database waits and goes together in the next one, one call of `np_record` (one statement,
+/// one round trip, one fsync). The rules run in that function, under row locks taken in address
+/// order. Everything else is a short transaction of its own. Every call is bounded in time
+/// (`Configuration`); a database that cannot be reached is `storage_unavailable`, never a hang,
+/// and the pool reconnects by itself when it returns.
+public final class PostgresLedger: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var url: DatabaseURL
+        public var clock: any NanoClock
+        /// Most payments in one group commit.
+        public var batchSizeMax: Int
+        /// Most payments waiting for their batch; beyond it requests are refused with `overloaded`.
+        public var queueLimit: Int
+        /// Pooled connections per replica (the pool never opens more).
+        public var connectionsMax: Int
+        /// How long opening a connection may take.
+        public var connectTimeoutMilliseconds: Int64
+        /// The server's `statement_timeout` and `lock_timeout` for this replica's sessions.
+        public var statementTimeoutMilliseconds: Int64
+        /// The most any one call may take, waiting for a connection included; past it the caller
+        /// gets `storage_unavailable` (a write that was still committing is then not acknowledged,
+        /// and a resubmission of it is answered as a replay).
+        public var operationTimeoutMilliseconds: Int64
+        /// Nonces of authorizations past validBefore plus this grace may be pruned (at least a day).
+        public var nonceGraceSeconds: UInt64
+        /// How long a payer's key is served from memory. Another replica's rotation is seen
+        /// after at most this long; a stale key can only make a payment fail, never pass.
+        public var keyCacheMilliseconds: UInt64
+        public var logger: Logger
+
+        public init(url: DatabaseURL, clock: any NanoClock, batchSizeMax: Int = 512, queueLimit: Int = 16_384,
+                    connectionsMax: Int = 8, connectTimeoutMilliseconds: Int64 = 2_000, statementTimeoutMilliseconds: Int64 = 5_000,
+                    operationTimeoutMilliseconds: Int64 = 8_000, nonceGraceSeconds: UInt64 = 86_400 + 3_600,
+                    keyCacheMilliseconds: UInt64 = 2_000, logger: Logger = Logger(label: "nanopay.postgres")) {
+            self.url = url; self.clock = clock; self.batchSizeMax = max(batchSizeMax, 1); self.queueLimit = max(queueLimit, batchSizeMax)
+            self.connectionsMax = max(connectionsMax, 2); self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+            self.statementTimeoutMilliseconds = statementTimeoutMilliseconds; self.operationTimeoutMilliseconds = operationTimeoutMilliseconds
+            self.nonceGraceSeconds = max(nonceGraceSeconds, 86_400); self.keyCacheMilliseconds = keyCacheMilliseconds
+            self.logger = logger
+        }
+    }
+
+    public let configuration: Configuration
+    let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private var monitor: Task<Void, Never>?
+    /// This process's row in `totals` (random per start).
+    let writerId: String
+    let logger: Logger
+    let queue: PaymentQueue
+    let keys: KeyCache
+    private let healthy = Atomic<Bool>(true)
+    let batchCount = Atomic<Int>(0)
+    let batchedOps = Atomic<Int>(0)
+    private let committedTotals = Locked(LedgerTotals())
+    private let closed = Atomic<Bool>(false)
+
+    /// Connects, applies migrations (under an advisory lock) and starts the writer. Fails with
+    /// `storage_unavailable` if the database cannot be reached within the connect timeout.
+    public static func open(_ configuration: Configuration) async throws -> PostgresLedger {
+        let ledger = PostgresLedger(configuration)
+        do {
+            _ = try await ledger.withConnection { connection in
+                try await PostgresMigrations.apply(connection, nowMilliseconds: configuration.clock.nowMilliseconds(), logger: configuration.logger)
+            }
+            try await ledger.refreshTotals()
+        } catch {
+            ledger.close()
+            throw error
+        }
+        ledger.startMonitor()
+        return ledger
+    }
+
+    private init(_ configuration: Configuration) {
+        self.configuration = configuration
+        logger = configuration.logger
+        var c = PostgresClient.Configuration(host: configuration.url.host, port: configuration.url.port, username: configuration.url.user,
+                                             password: configuration.url.password, database: configuration.url.database, tls: .disable)
+        c.options.maximumConnections = configuration.connectionsMax
+        c.options.minimumConnections = 1
+        c.options.connectTimeout = .milliseconds(configuration.connectTimeoutMilliseconds)
+        c.options.keepAliveBehavior = .init(frequency: .seconds(10))
+        c.options.additionalStartupParameters = [
+            ("application_name", "nanopayd"),
+            ("statement_timeout", "\(configuration.statementTimeoutMilliseconds)"),
+            ("lock_timeout", "\(configuration.statementTimeoutMilliseconds)"),
+            ("idle_in_transaction_session_timeout", "\(configuration.statementTimeoutMilliseconds * 2)"),
+        ]
+        let client = PostgresClient(configuration: c, backgroundLogger: Logger(label: "nanopay.postgres.pool", factory: { _ in SwiftLogNoOpLogHandler() }))
+        self.client = client
+        runner = Task { await client.run() }
+        writerId = Hex.encode(Sodium.randomBytes(8))
+        keys = KeyCache(lifetimeMilliseconds: configuration.keyCacheMilliseconds)
+        queue = PaymentQueue(limit: configuration.queueLimit)
+    }
+
+    /// Stops the background work and the pool. Queued payments are answered first.
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        monitor?.cancel()
+        let semaphore = DispatchSemaphore(value: 0)
+        Task {
+            await queue.drained()
+            semaphore.signal()
+        }
+        _ = semaphore.wait(timeout: .now() + .milliseconds(Int(configuration.operationTimeoutMilliseconds)))
+        runner.cancel()
+    }
+
+    // MARK: Health
+
+    /// Probes the database every second (so /health notices an outage with no traffic, and sees
+    /// the return) and runs this replica's share of the expiry sweep.
+    private func startMonitor() {
+        monitor = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                guard let self, !Task.isCancelled else { return }
+                do {
+                    try await self.sweepExpiredHolds()
+                    try await self.refreshTotals()
+                } catch {}
+            }
+        }
+    }
+
+    var isHealthy: Bool { healthy.load(ordering: .relaxed) }
+
+    func noteOutcome(_ error: NanoPayError?) {
+        if let error, error.code == .storageUnavailable {
+            if healthy.exchange(false, ordering: .relaxed) { logger.error("PostgreSQL unavailable", metadata: ["reason": "\(error.message)"]) }
+        } else if !healthy.exchange(true, ordering: .relaxed) {
+            logger.notice("PostgreSQL available again")
+        }
+    }
+
+    // MARK: Calls
+
+    /// Runs `body` on a pooled connection within the operation timeout; maps every failure to a
+    /// `NanoPayError` (`storage_unavailable` when the database cannot be reached or answer).
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(NanoPayError) -> T {
+        let timeout = configuration.operationTimeoutMilliseconds
+        let client = self.client
+        do {
+            let value = try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await client.withConnection { try await body($0) } }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(timeout))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let value = first else {
+                    throw NanoPayError(.storageUnavailable, "the database did not answer within \(timeout) ms")
+                }
+                return value
+            }
+            noteOutcome(nil)
+            return value
+        } catch {
+            let answer = Self.answer(error)
+            noteOutcome(answer)
+            throw answer
+        }
+    }
+
+    /// `withConnection` inside BEGIN … COMMIT (ROLLBACK when `body` throws), retried whole on a
+    /// deadlock or serialization failure between replicas.
+    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(NanoPayError) -> T {
+        let logger = self.logger
+        return try await withConnection { connection in
+            var attempt = 0
+            while true {
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    let value = try await body(connection)
+                    try await connection.query("COMMIT", logger: logger)
+                    return value
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    guard Self.isRetryable(error), attempt < 4 else { throw error }
+                    attempt += 1
+                    try await Task.sleep(for: .milliseconds(Int64.random(in: 1...(5 << attempt))))
+                }
+            }
+        }
+    }
+
+    /// What a caller is told about a database error. Domain refusals raised in SQL (SQLSTATE
+    /// NP001) carry their code in DETAIL; anything that means "no answer" is storage_unavailable.
+    static func answer(_ error: any Error) -> NanoPayError {
+        if let error = error as? NanoPayError { return error }
+        if let error = error as? PSQLError {
+            guard error.code == .server, let state = error.serverInfo?[.sqlState] else {
+                return NanoPayError(.storageUnavailable, "the database is unavailable (\(error.code))")
+            }
+            let message = error.serverInfo?[.message] ?? "database error"
+            switch state {
+            case "NP001":
+                let code = ErrorCode(rawValue: error.serverInfo?[.detail] ?? "") ?? .internalError
+                return NanoPayError(code, message, retryAfterSeconds: UInt64(error.serverInfo?[.hint] ?? ""))
+            case "57014", "55P03":
+                return NanoPayError(.storageUnavailable, "the database did not answer in time (\(state))")
+            case "23514", "22003":
+                return NanoPayError(.amountOverflow, "the change would overflow a 128-bit balance")
+            case _ where state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53"):
+                return NanoPayError(.storageUnavailable, "the database is unavailable (\(state))")
+            default:
+                return NanoPayError(.internalError, "the database refused an operation (\(state): \(message))")
+            }
+        }
+        if error is CancellationError { return NanoPayError(.storageUnavailable, "the operation was cancelled") }
+        return NanoPayError(.storageUnavailable, "the database is unavailable")
+    }
+
+    /// Serialization failures and deadlocks between replicas: the whole transaction is retried.
+    static func isRetryable(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40001" || state == "40P01" || state == "23505"
+    }
+
+    // MARK: Totals
+
+    func refreshTotals() async throws(NanoPayError) {
+        let logger = self.logger
+        let totals = try await withConnection { connection in
+            var t = LedgerTotals()
+            let rows = try await connection.query("""
+                SELECT coalesce(sum(accounts), 0)::bigint, coalesce(sum(payments_settled), 0)::bigint, coalesce(sum(payments_held), 0)::bigint,
+                       coalesce(sum(payments_approved), 0)::bigint, coalesce(sum(payments_rejected), 0)::bigint, coalesce(sum(payments_expired), 0)::bigint,
+                       coalesce(sum(volume), 0)::text, coalesce(sum(deposited), 0)::text, coalesce(sum(withdrawn), 0)::text FROM totals
+                """, logger: logger)
+            for try await (a, s, h, ap, r, e, v, d, w) in rows.decode((Int64, Int64, Int64, Int64, Int64, Int64, String, String, String).self) {
+                t.accounts = UInt64(clamping: a); t.paymentsSettled = UInt64(clamping: s); t.paymentsHeld = UInt64(clamping: h)
+                t.paymentsApproved = UInt64(clamping: ap); t.paymentsRejected = UInt64(clamping: r); t.paymentsExpired = UInt64(clamping: e)
+                t.volume = try Self.amount(v); t.deposited = try Self.amount(d); t.withdrawn = try Self.amount(w)
+            }
+            return t
+        }
+        committedTotals.withLock { $0 = totals }
+    }
+
+    public var totals: LedgerTotals { committedTotals.withLock { $0 } }
+
+    public var status: StorageStatus {
+        let batches = batchCount.load(ordering: .relaxed)
+        return StorageStatus(isHealthy: isHealthy, writerQueueDepth: queue.depth,
+                             meanBatchSize: batches == 0 ? 0 : Double(batchedOps.load(ordering: .relaxed)) / Double(batches))
+    }
+
+    // MARK: Cluster identity
+
+    /// Stores `candidate` as the cluster's sealed enclave identity unless one is stored already,
+    /// and returns the stored one: the first replica's candidate wins, every later replica gets
+    /// those same bytes (and must unseal them with the same platform secret).
+    public func clusterIdentity(storingIfAbsent candidate: [UInt8]) async throws -> [UInt8] {
+        let now = Int64(configuration.clock.nowMilliseconds())
+        let logger = self.logger
+        return try await withConnection { connection in
+            try await connection.query("INSERT INTO cluster_identity (id, sealed, created_at) VALUES (1, \(ByteBuffer(bytes: candidate)), \(now)) ON CONFLICT (id) DO NOTHING", logger: logger)
+            for try await sealed in try await connection.query("SELECT sealed FROM cluster_identity WHERE id = 1", logger: logger).decode(ByteBuffer.self) {
+                return Array(sealed.readableBytesView)
+            }
+            throw NanoPayError(.internalError, "the cluster identity row is missing")
+        }
+    }
+
+    // MARK: Decoding
+
+    static func amount(_ text: String) throws(NanoPayError) -> Amount {
+        guard let value = try? Amount(parsing: text) else { throw NanoPayError(.internalError, "the database holds a malformed amount") }
+        return value
+    }
+
+    static func address(_ text: String) throws(NanoPayError) -> TONAddress {
+        guard let address = try? TONAddress(parsing: text) else { throw NanoPayError(.internalError, "the database holds a malformed address") }
+        return address
+    }
+}

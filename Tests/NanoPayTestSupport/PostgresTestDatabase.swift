@@ -1,0 +1,28 @@
+import Foundation
+import NanoPayCore
+import PostgresLedger
+
+/// A database of its own for one test, on the throwaway cluster `scripts/test.sh` starts
+/// (`NANOPAY_TEST_DATABASE_URL`). Without that variable the PostgreSQL tests fail: they are never
+/// skipped silently.
+public enum PostgresTestDatabase {
+    public static let environmentKey = "NANOPAY_TEST_DATABASE_URL"
+
+    public static func serverURL() throws -> DatabaseURL {
+        guard let text = ProcessInfo.processInfo.environment[environmentKey] else {
+            throw NanoPayError(.internalError, "\(environmentKey) is not set: run scripts/test.sh, or start a cluster with scripts/postgres-cluster.sh start DIR and export its URL")
+        }
+        return try DatabaseURL(parsing: text)
+    }
+
+    /// A new, empty database; `drop` it when done.
+    public static func create() async throws -> DatabaseURL {
+        let name = "np_test_" + Hex.encode(Sodium.randomBytes(6))
+        return try await DatabaseAdmin.createDatabase(name, on: try serverURL())
+    }
+
+    public static func drop(_ url: DatabaseURL) async {
+        guard let server = try? serverURL() else { return }
+        try? await DatabaseAdmin.dropDatabase(url.database, on: server)
+    }
+}
