@@ -82,7 +82,7 @@ let package = Package(
             .embedInCode("Console/console.css"), .embedInCode("Console/favicon.svg"),
         ]),
         .executableTarget(name: "nanopayd", dependencies: [
-            "NanoPayHTTP", "NanoPayService", "Ledger", "Enclave", "NanoPayCore",
+            "NanoPayHTTP", "NanoPayService", "Ledger", "PostgresLedger", "Enclave", "NanoPayCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -21,6 +21,10 @@ public final class Enclave: ReceiptSigner, @unchecked Sendable {
         public var quoteValiditySeconds: UInt64
         /// Path of the executable to measure; defaults to `/proc/self/exe`.
         public var executablePath: String
+        /// A cluster's sealed identity (kept in its shared database), used instead of
+        /// `directory/identity.sealed`: every replica with the same platform secret opens the same
+        /// key; another secret is refused, and no second key is ever made.
+        public var sealedIdentity: [UInt8]?
 
         public init(directory: String, secret: PlatformSecret, clock: any NanoClock,
                     quoteValiditySeconds: UInt64 = 300, executablePath: String = "/proc/self/exe") {
@@ -44,6 +48,15 @@ public final class Enclave: ReceiptSigner, @unchecked Sendable {
     private let quoteValiditySeconds: UInt64
 
     public static let settlementTag = "CyberNanoPay:settlement:v1\0"
+
+    /// A fresh identity, sealed under `secret`, for a cluster's database: the first replica
+    /// offers it, and whichever replica's offer was stored first is the cluster's identity. The
+    /// seed never leaves sealed.
+    public static func sealNewIdentity(secret: PlatformSecret) -> [UInt8] {
+        var seed = Sodium.randomBytes(32)
+        defer { sodium_memzero(&seed, seed.count) }
+        return SealedIdentity.seal(seed: seed, secret: secret)
+    }
     static let ticketKeyLabel = "CyberNanoPay:ticket-key:v1"
 
     public init(_ configuration: Configuration, attestation: (any AttestationProvider)? = nil) throws(EnclaveError) {
@@ -53,7 +66,12 @@ public final class Enclave: ReceiptSigner, @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         } catch { throw EnclaveError(.storage, "cannot create enclave directory \(configuration.directory)") }
-        var seed = try SealedIdentity.loadOrCreate(path: configuration.directory + "/identity.sealed", secret: configuration.secret)
+        var seed: [UInt8]
+        if let sealed = configuration.sealedIdentity {
+            seed = try SealedIdentity.unseal(sealed, origin: "the cluster's sealed identity (database)", secret: configuration.secret)
+        } else {
+            seed = try SealedIdentity.loadOrCreate(path: configuration.directory + "/identity.sealed", secret: configuration.secret)
+        }
         var pk = [UInt8](repeating: 0, count: 32)
         var sk = [UInt8](repeating: 0, count: 64)
         crypto_sign_seed_keypair(&pk, &sk, seed)

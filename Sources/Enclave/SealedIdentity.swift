@@ -54,9 +54,15 @@ enum SealedIdentity {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw EnclaveError(.sealedKey, "cannot read sealed identity \(path)")
         }
-        let bytes = [UInt8](data)
+        return try unseal([UInt8](data), origin: "sealed identity \(path)", secret: secret)
+    }
+
+    /// Opens sealed bytes from wherever they were kept (`origin` names it in errors): a file, or
+    /// the cluster's database row.
+    static func unseal(_ bytes: [UInt8], origin: String, secret: PlatformSecret) throws(EnclaveError) -> [UInt8] {
+        let path = origin
         guard bytes.count == fileBytes, Array(bytes[0..<8]) == magic else {
-            throw EnclaveError(.sealedKey, "sealed identity \(path) is not a CyberNanoPay sealed key (wrong size or magic); refusing to start")
+            throw EnclaveError(.sealedKey, "\(path) is not a CyberNanoPay sealed key (wrong size or magic); refusing to start")
         }
         var key = sealingKey(secret)
         defer { sodium_memzero(&key, key.count) }
@@ -66,7 +72,7 @@ enum SealedIdentity {
         var mlen: UInt64 = 0
         let rc = crypto_aead_xchacha20poly1305_ietf_decrypt(&seed, &mlen, nil, ciphertext, UInt64(ciphertext.count), magic, UInt64(magic.count), nonce, key)
         guard rc == 0, mlen == 32 else {
-            throw EnclaveError(.sealedKey, "sealed identity \(path) cannot be opened: wrong platform secret or the file was tampered with; refusing to start (no new key is made over an existing one)")
+            throw EnclaveError(.sealedKey, "\(path) cannot be opened: wrong platform secret or the bytes were tampered with; refusing to start (no new key is made over an existing one)")
         }
         return seed
     }

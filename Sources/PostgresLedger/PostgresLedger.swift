@@ -121,20 +121,32 @@ public final class PostgresLedger: @unchecked Sendable {
 
     // MARK: Health
 
-    /// Probes the database every second (so /health notices an outage with no traffic, and sees
-    /// the return) and runs this replica's share of the expiry sweep.
+    /// Probes the database twice a second with a short timeout, so /health notices an outage
+    /// with no traffic and sees the return; runs this replica's share of the expiry sweep.
     private func startMonitor() {
         monitor = Task { [weak self] in
+            var ticks = 0
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
+                try? await Task.sleep(for: .milliseconds(500))
                 guard let self, !Task.isCancelled else { return }
+                ticks += 1
                 do {
-                    try await self.sweepExpiredHolds()
-                    try await self.refreshTotals()
+                    let logger = self.logger
+                    try await self.withConnection(timeoutMilliseconds: Self.probeTimeoutMilliseconds) { connection in
+                        try await connection.query("SELECT 1", logger: logger)
+                    }
+                    if ticks % 2 == 0 {
+                        try await self.sweepExpiredHolds()
+                        try await self.refreshTotals()
+                    }
                 } catch {}
             }
         }
     }
+
+    /// How long a health probe, and any call while the database is known to be away, may wait:
+    /// callers are told `storage_unavailable` quickly instead of queueing for the full timeout.
+    static let probeTimeoutMilliseconds: Int64 = 1_000
 
     var isHealthy: Bool { healthy.load(ordering: .relaxed) }
 
@@ -150,8 +162,9 @@ public final class PostgresLedger: @unchecked Sendable {
 
     /// Runs `body` on a pooled connection within the operation timeout; maps every failure to a
     /// `NanoPayError` (`storage_unavailable` when the database cannot be reached or answer).
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(NanoPayError) -> T {
-        let timeout = configuration.operationTimeoutMilliseconds
+    func withConnection<T: Sendable>(timeoutMilliseconds: Int64? = nil,
+                                     _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(NanoPayError) -> T {
+        let timeout = timeoutMilliseconds ?? (isHealthy ? configuration.operationTimeoutMilliseconds : Self.probeTimeoutMilliseconds)
         let client = self.client
         do {
             let value = try await withThrowingTaskGroup(of: T?.self) { group in

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Ledger
 import Logging
+import PostgresLedger
 import NanoPayCore
 import NanoPayHTTP
 import NanoPayService
@@ -28,6 +29,7 @@ struct NanoPayd: AsyncParsableCommand {
     @Option(help: "File holding the operator token (NANOPAY_OPERATOR_TOKEN_FILE); NANOPAY_OPERATOR_TOKEN gives it directly.") var operatorTokenFile: String?
     @Option(help: "File holding the token a paying gateway uses for reservations (NANOPAY_GATEWAY_TOKEN_FILE; default DATA/gateway.token, generated); NANOPAY_GATEWAY_TOKEN gives it directly.") var gatewayTokenFile: String?
     @Option(help: "File holding the platform secret, outside DATA (NANOPAY_PLATFORM_SECRET_FILE; default $XDG_CONFIG_HOME/cybernanopay/platform.secret or ~/.config/cybernanopay/platform.secret); NANOPAY_PLATFORM_SECRET gives it as hex.") var platformSecretFile: String?
+    @Option(help: "PostgreSQL ledger shared by replicas, postgres://USER[:PASSWORD]@HOST[:PORT]/DB (NANOPAY_DATABASE_URL; default: embedded SQLite in DATA).") var databaseURL: String?
     @Flag(help: "Refuse v1 authorizations (NANOPAY_REFUSE_V1=1, true or yes).") var refuseV1 = false
     @Flag(help: "Do not serve the operator console at /console (NANOPAY_NO_CONSOLE=1, true or yes).") var noConsole = false
 
@@ -58,11 +60,33 @@ struct NanoPayd: AsyncParsableCommand {
 
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let clock = SystemClock()
-        let enclave = try Self.openEnclave(env: env, file: platformSecretFile, dataDir: dataDir, clock: clock, logger: logger)
+        let secret = try Self.platformSecret(env: env, file: platformSecretFile, dataDir: dataDir, logger: logger)
+        let ledger: any LedgerStore
+        let enclave: Enclave
+        if let urlText = self.databaseURL ?? env["NANOPAY_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            let url: DatabaseURL
+            do { url = try DatabaseURL(parsing: urlText) } catch { throw ValidationError(error.description) }
+            logger.info("opening the PostgreSQL ledger", metadata: ["database": "\(url.redacted)"])
+            let postgres = try await PostgresLedger.open(.init(url: url, clock: clock, logger: Logger(label: "nanopay.postgres")))
+            // One identity for the cluster: the first replica's sealed key is stored, every
+            // later one opens it with the same platform secret (or refuses to start).
+            let sealed = try await postgres.clusterIdentity(storingIfAbsent: Enclave.sealNewIdentity(secret: secret))
+            do {
+                var enclaveConfiguration = Enclave.Configuration(directory: dataDir + "/enclave", secret: secret, clock: clock)
+                enclaveConfiguration.sealedIdentity = sealed
+                enclave = try Enclave(enclaveConfiguration)
+            } catch {
+                postgres.close()
+                throw error
+            }
+            ledger = postgres
+        } else {
+            enclave = try Enclave(.init(directory: dataDir + "/enclave", secret: secret, clock: clock))
+            let crashPoint = try Self.crashPoint(env: env, logger: logger)
+            ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: clock, commitHook: crashPoint.map(Self.killAt)))
+        }
         // Public: what a seller pins (`nanopay attest root`).
         try (Hex.encode(enclave.attestation.rootPublicKey) + "\n").write(toFile: dataDir + "/enclave/platform-root.pub", atomically: true, encoding: .utf8)
-        let crashPoint = try Self.crashPoint(env: env, logger: logger)
-        let ledger = try Ledger(.init(path: dataDir + "/ledger.sqlite", clock: clock, commitHook: crashPoint.map(Self.killAt)))
         let config = ServiceConfiguration(network: network, asset: asset, approvalTimeoutSeconds: timeout, refuseV1: refuseV1)
         let service = try PaymentService(configuration: config, ledger: ledger, enclave: enclave, clock: clock, logger: logger)
         let token = try Self.token(role: "operator", env: env, file: operatorTokenFile, dataDir: dataDir, logger: logger)
@@ -88,10 +112,10 @@ struct NanoPayd: AsyncParsableCommand {
         logger.info("nanopayd stopped cleanly")
     }
 
-    /// The enclave, from a platform secret kept outside DATA (`PlatformSecretSource`). The secret
-    /// is held only inside this function: the enclave derives its keys and keeps none of it, and
+    /// The platform secret, kept outside DATA (`PlatformSecretSource`). It is held only until the
+    /// enclave is made: the enclave derives its keys and keeps none of it, and
     /// `NANOPAY_PLATFORM_SECRET` is removed from the environment once read.
-    static func openEnclave(env: [String: String], file: String?, dataDir: String, clock: any NanoClock, logger: Logger) throws -> Enclave {
+    static func platformSecret(env: [String: String], file: String?, dataDir: String, logger: Logger) throws -> PlatformSecret {
         let origin: PlatformSecretSource.Origin
         if let hex = env["NANOPAY_PLATFORM_SECRET"] {
             origin = .hex(hex)
@@ -102,8 +126,7 @@ struct NanoPayd: AsyncParsableCommand {
             throw ValidationError("no platform secret: set NANOPAY_PLATFORM_SECRET_FILE (or HOME / XDG_CONFIG_HOME for the default location)")
         }
         let source = PlatformSecretSource(origin: origin, dataDirectory: dataDir)
-        let secret = try source.resolve { note in logger.notice("\(note)") }
-        return try Enclave(.init(directory: dataDir + "/enclave", secret: secret, clock: clock))
+        return try source.resolve { note in logger.notice("\(note)") }
     }
 
     /// A boolean environment variable: 1, true or yes turn it on; unset, empty, 0, false or no
