@@ -4,10 +4,16 @@
 # cycles on the real nanopayd, live-HTTP and attestation-vector tests), then checks the live
 # server against openapi.yaml with schemathesis, runs the x402 interop suite (official SDK,
 # conformance), drives the operator console in headless Chromium, and runs every libFuzzer
-# target for a bounded time.
+# target for a bounded time. The ledger's semantic and live-HTTP contract tests run against both
+# engines: a throwaway PostgreSQL cluster (Debian's `postgresql`, installed if missing; a missing
+# PostgreSQL fails the run) is started on a free 127.0.0.1 port and stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+pg=$(mktemp -d /tmp/nanopay-test-pg.XXXXXX)
+trap 'bash scripts/postgres-cluster.sh stop "$pg"; rm -rf "$pg"' EXIT
+NANOPAY_TEST_DATABASE_URL=$(bash scripts/postgres-cluster.sh start "$pg")
+export NANOPAY_TEST_DATABASE_URL
 swift build --build-tests
 swift test --skip-build
 bash scripts/conformance.sh

@@ -1,16 +1,5 @@
 import NanoPayCore
 
-/// What the invariant check found. Empty `violations` means the ledger is consistent.
-public struct InvariantReport: Sendable, CustomStringConvertible {
-    public var accounts = 0
-    public var transfers = 0
-    public var violations: [String] = []
-    public var isConsistent: Bool { violations.isEmpty }
-    public var description: String {
-        isConsistent ? "consistent (\(accounts) accounts, \(transfers) transfers)" : violations.joined(separator: "\n")
-    }
-}
-
 extension Ledger {
     /// Rebuilds every balance from the immutable transfers and compares with the stored
     /// balances, then checks the global equations: money in = money held + available + out,

@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import NanoPayCore
 import PostgresNIO
@@ -106,17 +105,17 @@ public final class PostgresLedger: @unchecked Sendable {
         queue = PaymentQueue(limit: configuration.queueLimit)
     }
 
-    /// Stops the background work and the pool. Queued payments are answered first.
+    /// Stops the background work, then the pool once the queued payments are committed and
+    /// answered. Does not block the caller: it may be on Swift's cooperative pool, which the
+    /// last batch needs to finish.
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         monitor?.cancel()
-        let semaphore = DispatchSemaphore(value: 0)
+        let queue = self.queue, runner = self.runner
         Task {
             await queue.drained()
-            semaphore.signal()
+            runner.cancel()
         }
-        _ = semaphore.wait(timeout: .now() + .milliseconds(Int(configuration.operationTimeoutMilliseconds)))
-        runner.cancel()
     }
 
     // MARK: Health

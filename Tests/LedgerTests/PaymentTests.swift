@@ -6,8 +6,8 @@ import NanoPayTestSupport
 import Testing
 
 @Suite struct PaymentTests {
-    @Test func paymentDebitsCreditsAndReceiptsOnce() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func paymentDebitsCreditsAndReceiptsOnce(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 1)
         try await f.fund(buyer, 10_000)
         let auth = f.authorization(buyer, amount: 1_000)
@@ -18,17 +18,17 @@ import Testing
         // Identical resubmission: same receipt, marked replayed, no second debit.
         let (again, replayed2) = try #require(settledReceipt(try await f.service.verify(auth)))
         #expect(replayed2 && again == receipt)
-        #expect(try await f.ledger.balance(buyer.address).available == Amount(9_000))
-        #expect(try await f.ledger.balance(sellerAddress()).available == Amount(1_000))
+        #expect(try await f.store.balance(buyer.address).available == Amount(9_000))
+        #expect(try await f.store.balance(sellerAddress()).available == Amount(1_000))
         #expect(try await f.service.receipt(confirmationId: receipt.confirmationId) == receipt)
         // Same nonce, any other field: nonce_reused.
         let nonce = Hex.decode(auth.nonce)!
         await expectError(.nonceReused) { _ = try await f.service.verify(f.authorization(buyer, amount: 999, nonce: nonce)) }
-        #expect(try f.ledger.checkInvariants().isConsistent)
+        #expect(try await f.checkInvariants().isConsistent)
     }
 
-    @Test func failedChecksConsumeNothing() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func failedChecksConsumeNothing(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 2)
         await expectError(.unknownPayer) { _ = try await f.service.verify(f.authorization(buyer, amount: 5)) }
         try await f.fund(buyer, 100)
@@ -45,60 +45,60 @@ import Testing
         await expectError(.invalidSignature) { _ = try await f.service.verify(wrongKey) }
         let expired = f.authorization(buyer, amount: 1, validFor: 0)
         await expectError(.expired) { _ = try await f.service.verify(expired) }
-        #expect(try await f.ledger.balance(buyer.address).available == Amount(50))
-        #expect(try f.ledger.checkInvariants().isConsistent)
+        #expect(try await f.store.balance(buyer.address).available == Amount(50))
+        #expect(try await f.checkInvariants().isConsistent)
     }
 
-    @Test func v2IsAcceptedAndV1CanBeRefused() async throws {
-        let f = try Fixture(configuration: ServiceConfiguration(refuseV1: true)); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func v2IsAcceptedAndV1CanBeRefused(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine, configuration: ServiceConfiguration(refuseV1: true)); defer { f.close() }
         let buyer = Buyer(index: 3)
         try await f.fund(buyer, 100)
         await expectError(.unsupportedVersion) { _ = try await f.service.verify(f.authorization(buyer, amount: 1)) }
         #expect(settledReceipt(try await f.service.verify(f.authorization(buyer, amount: 1, version: .v2))) != nil)
     }
 
-    @Test func depositsAreIdempotentByReferenceAndKeysAreGuarded() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func depositsAreIdempotentByReferenceAndKeysAreGuarded(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 4)
         try await f.fund(buyer, 100, reference: "tx-a")
         try await f.fund(buyer, 100, reference: "tx-a")
-        #expect(try await f.ledger.balance(buyer.address).available == Amount(100))
+        #expect(try await f.store.balance(buyer.address).available == Amount(100))
         await expectError(.referenceConflict) { try await f.fund(buyer, 101, reference: "tx-a") }
-        await expectError(.referenceConflict) { _ = try await f.ledger.deposit(address: sellerAddress(), amount: Amount(100), publicKey: nil, reference: "tx-a") }
+        await expectError(.referenceConflict) { _ = try await f.store.deposit(address: sellerAddress(), amount: Amount(100), publicKey: nil, reference: "tx-a") }
         await expectError(.publicKeyConflict) {
-            _ = try await f.ledger.deposit(address: buyer.address, amount: Amount(1), publicKey: Buyer(index: 5).keys.publicKey, reference: "tx-b")
+            _ = try await f.store.deposit(address: buyer.address, amount: Amount(1), publicKey: Buyer(index: 5).keys.publicKey, reference: "tx-b")
         }
-        try await f.ledger.rotateKey(address: buyer.address, publicKey: Buyer(index: 5).keys.publicKey)
-        #expect(try await f.ledger.publicKey(buyer.address) == Buyer(index: 5).keys.publicKey)
+        try await f.store.rotateKey(address: buyer.address, publicKey: Buyer(index: 5).keys.publicKey)
+        #expect(try await f.store.publicKey(buyer.address) == Buyer(index: 5).keys.publicKey)
     }
 
-    @Test func edgeAmountsAndOverflow() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func edgeAmountsAndOverflow(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 6)
         try await f.fund(buyer, .max)
         await expectError(.amountOverflow) { try await f.fund(buyer, 1) }
         _ = try await f.service.verify(f.authorization(buyer, amount: UInt128(1) << 64))
         _ = try await f.service.verify(f.authorization(buyer, amount: 1))
-        #expect(try await f.ledger.balance(buyer.address).available == Amount(UInt128.max - (UInt128(1) << 64) - 1))
+        #expect(try await f.store.balance(buyer.address).available == Amount(UInt128.max - (UInt128(1) << 64) - 1))
         let rest = UInt128.max - (UInt128(1) << 64) - 1
         _ = try await f.service.verify(f.authorization(buyer, amount: rest))
-        #expect(try await f.ledger.balance(buyer.address).available == .zero)
-        #expect(try await f.ledger.balance(sellerAddress()).totalReceived == .max)
-        #expect(try f.ledger.checkInvariants().isConsistent)
+        #expect(try await f.store.balance(buyer.address).available == .zero)
+        #expect(try await f.store.balance(sellerAddress()).totalReceived == .max)
+        #expect(try await f.checkInvariants().isConsistent)
     }
 
-    @Test func withdrawalsNeverTakeHeldFunds() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func withdrawalsNeverTakeHeldFunds(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 7)
         try await f.fund(buyer, 100)
-        _ = try await f.ledger.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(Amount(10))), authority: .operator("t"))
+        _ = try await f.store.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(Amount(10))), authority: .operator("t"))
         guard case .held = try await f.service.verify(f.authorization(buyer, amount: 60)) else { Issue.record("not held"); return }
-        await expectError(.insufficientBalance) { _ = try await f.ledger.withdraw(address: buyer.address, amount: Amount(41), reference: "w1") }
-        let b = try await f.ledger.withdraw(address: buyer.address, amount: Amount(40), reference: "w1")
+        await expectError(.insufficientBalance) { _ = try await f.store.withdraw(address: buyer.address, amount: Amount(41), reference: "w1") }
+        let b = try await f.store.withdraw(address: buyer.address, amount: Amount(40), reference: "w1")
         #expect(b.available == .zero && b.held == Amount(60))
-        _ = try await f.ledger.withdraw(address: buyer.address, amount: Amount(40), reference: "w1")
-        #expect(try await f.ledger.balance(buyer.address).totalWithdrawn == Amount(40))
-        #expect(try f.ledger.checkInvariants().isConsistent)
+        _ = try await f.store.withdraw(address: buyer.address, amount: Amount(40), reference: "w1")
+        #expect(try await f.store.balance(buyer.address).totalWithdrawn == Amount(40))
+        #expect(try await f.checkInvariants().isConsistent)
     }
 
     @Test func storageSettingsAreInEffectAndMigrationsMatchTheFiles() async throws {
@@ -222,8 +222,8 @@ import Testing
 @Suite struct BatchTests {
     /// A full batch of valid, distinct payments: every item settles once, in order. (A task-group
     /// version of `Ledger.pay(batch:)` crashed on exactly this, which no smaller test reached.)
-    @Test func fullBatchOfValidPaymentsSettlesEveryItem() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func fullBatchOfValidPaymentsSettlesEveryItem(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyers = (0..<8).map { Buyer(index: 200 + $0) }
         for b in buyers { try await f.fund(b, 10_000) }
         let items = (0..<256).map { f.authorization(buyers[$0 % 8], amount: UInt128($0 % 7 + 1)) }
@@ -235,15 +235,15 @@ import Testing
         }
         let again = await f.service.verifyBatch(Array(items.prefix(10)))
         #expect(again.allSatisfy { if case .success(.settled(_, true)) = $0 { return true }; return false })
-        #expect(try f.ledger.checkInvariants().isConsistent)
+        #expect(try await f.checkInvariants().isConsistent)
     }
 }
 
 extension PaymentTests {
     /// A dry run commits nothing, so its receipt must not carry the enclave's signature; a
     /// replay's receipt (of a committed payment) does.
-    @Test func dryRunReceiptsAreNotSigned() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func dryRunReceiptsAreNotSigned(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 470)
         try await f.fund(buyer, 1_000)
         let auth = f.authorization(buyer, amount: 10)

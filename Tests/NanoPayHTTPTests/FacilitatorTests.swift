@@ -13,8 +13,8 @@ import Testing
         return (String(decoding: try! JSONEncoder().encode(body), as: UTF8.self), a)
     }
 
-    @Test func supportedVerifyAndSettle() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func supportedVerifyAndSettle(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 30)
             _ = try await s.deposit(buyer, "5000")
             let supported = try await s.send(.get, "/x402/supported")
@@ -28,7 +28,7 @@ import Testing
                 let v = try await s.send(.post, "/x402/verify", body: body)
                 #expect(v.status == 200 && v["isValid"] as? Bool == true && v["payer"] as? String == buyer.address.raw)
             }
-            #expect(try await s.fixture.ledger.balance(buyer.address).available == 5000)
+            #expect(try await s.fixture.store.balance(buyer.address).available == 5000)
             // Settle debits once; settling the same payload again is refused (a resource server
             // serves one response per successful settle).
             let first = try await s.send(.post, "/x402/settle", body: body)
@@ -39,14 +39,14 @@ import Testing
             #expect(receipt.verify(pinnedEnclaveKey: s.fixture.enclave.publicKey) && receipt.confirmationId == tx)
             let again = try await s.send(.post, "/x402/settle", body: body)
             #expect(again["success"] as? Bool == false && again["errorReason"] as? String == "nonce_already_used")
-            #expect(try await s.fixture.ledger.balance(buyer.address).available == 4000)
+            #expect(try await s.fixture.store.balance(buyer.address).available == 4000)
             // After settlement the payload no longer verifies (replay).
             #expect(try await s.send(.post, "/x402/verify", body: body)["invalidReason"] as? String == "nonce_already_used")
         }
     }
 
-    @Test func refusalsAreStableReasonsOnHTTP200() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func refusalsAreStableReasonsOnHTTP200(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 31)
             _ = try await s.deposit(buyer, "5000")
             func reason(_ body: String, _ path: String = "/x402/verify") async throws -> String? {
@@ -67,14 +67,14 @@ import Testing
                                                     authorization: s.fixture.authorization(buyer, amount: 1000)),
                 paymentRequirements: X402.PaymentRequirements(scheme: "exact", network: "tvm:-239", asset: "USDT", amount: "1000", payTo: sellerAddress().raw))), as: UTF8.self)
             #expect(try await reason(body) == "unsupported_scheme")
-            #expect(try await s.fixture.ledger.balance(buyer.address).available == 5000) // nothing moved
+            #expect(try await s.fixture.store.balance(buyer.address).available == 5000) // nothing moved
         }
     }
 
     /// Attack: one PAYMENT-SIGNATURE settled many times in parallel (an SDK resource server runs
     /// verify, its handler, then settle, per request). Exactly one settle may succeed.
-    @Test func concurrentSettlesOfOnePayloadGiveOneSuccess() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func concurrentSettlesOfOnePayloadGiveOneSuccess(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 32)
             _ = try await s.deposit(buyer, "50000")
             let (body, _) = request(s, buyer)
@@ -83,7 +83,7 @@ import Testing
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
             #expect(successes == 1)
-            #expect(try await s.fixture.ledger.balance(buyer.address).available == 49_000)
+            #expect(try await s.fixture.store.balance(buyer.address).available == 49_000)
         }
     }
 
@@ -95,8 +95,8 @@ import Testing
 
     /// The x402 payment-identifier extension: a settle that repeats the id and the payload gets
     /// the original answer, marked as a repeat; the same id on another payload is refused.
-    @Test func paymentIdentifierMakesSettleIdempotentForItsOwnPayloadOnly() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func paymentIdentifierMakesSettleIdempotentForItsOwnPayloadOnly(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 33)
             _ = try await s.deposit(buyer, "5000")
             let id = "pay_0123456789abcdef"
@@ -127,15 +127,15 @@ import Testing
             // Malformed ids are refused before anything happens.
             let bad = try await s.send(.post, "/x402/settle", body: try withIdentifier(request(s, buyer).0, "short"))
             #expect(bad["errorReason"] as? String == "invalid_payment_identifier")
-            #expect(try await s.fixture.ledger.balance(buyer.address).available == 4000)
+            #expect(try await s.fixture.store.balance(buyer.address).available == 4000)
         }
     }
 
     /// Attack: a v1 header (it signs account hashes, not workchains) resubmitted with `to` on
     /// another workchain. Refused without a debit; the genuine submission then pays, and is not
     /// a replay.
-    @Test func aV1AuthorizationRedirectedToAnotherWorkchainIsRefused() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func aV1AuthorizationRedirectedToAnotherWorkchainIsRefused(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 34)
             _ = try await s.deposit(buyer, "5000")
             let genuine = s.fixture.authorization(buyer, to: sellerAddress(), amount: 1000, version: .v1)
@@ -146,16 +146,16 @@ import Testing
                 expectError(answer, 400, "invalid_request")
                 #expect((answer["message"] as? String ?? "").contains("v2"))
             }
-            #expect(try await s.fixture.ledger.balance(buyer.address).available == 5000)
+            #expect(try await s.fixture.store.balance(buyer.address).available == 5000)
             let paid = try await s.send(.post, "/verify", json: genuine)
             #expect(paid.status == 200 && paid["replayed"] as? Bool == false)
-            #expect(try await s.fixture.ledger.balance(buyer.address).available == 4000)
+            #expect(try await s.fixture.store.balance(buyer.address).available == 4000)
         }
     }
 
     /// The wall clock stepped back under a running service: /stats keeps answering.
-    @Test func statsSurviveTheClockSteppingBack() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func statsSurviveTheClockSteppingBack(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             #expect(try await s.send(.get, "/stats").status == 200)
             s.fixture.clock.set(milliseconds: Fixture.startMilliseconds - 3_600_000)
             let stats = try await s.send(.get, "/stats")

@@ -47,9 +47,9 @@ struct LiveClient {
 
 /// Starts nanopayd's application on 127.0.0.1 with a free port over a fresh fixture, runs
 /// `body`, and stops the server and removes the data when it returns.
-func withLiveServer(_ configuration: NanoPayService.ServiceConfiguration = .init(), console: Bool = true,
+func withLiveServer(_ configuration: NanoPayService.ServiceConfiguration = .init(), engine: LedgerEngine = .sqlite, console: Bool = true,
                     _ body: @Sendable (LiveClient) async throws -> Void) async throws {
-    let fixture = try Fixture(configuration: configuration)
+    let fixture = try await Fixture.make(engine, configuration: configuration)
     defer { fixture.close() }
     let app = NanoPayServer.makeApplication(service: fixture.service, operatorToken: OperatorToken(operatorTokenForTests),
                                             gatewayToken: BearerToken(gatewayTokenForTests, role: "gateway"),

@@ -6,8 +6,8 @@ import Testing
 
 /// Reserve, capture and void on a live server: the status codes and bodies a gateway relies on.
 @Suite struct ReservationRoutesTests {
-    @Test func reserveCaptureVoidOverHTTP() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func reserveCaptureVoidOverHTTP(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 135)
             _ = try await s.deposit(buyer, "1000")
             func reserve(_ auth: AuthorizationFields, timeout: Int? = nil, token: String? = gatewayTokenForTests) async throws -> Answer {

@@ -6,8 +6,8 @@ import NanoPayTestSupport
 import Testing
 
 @Suite struct RoutesContractTests {
-    @Test func depositsWithdrawalsBalancesAndKeys() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func depositsWithdrawalsBalancesAndKeys(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 10)
             let zero = try await s.send(.get, "/balance/\(buyer.address.friendly(bounceable: false)!)")
             #expect(zero.status == 200 && zero["address"] as? String == buyer.address.raw && zero["available"] as? String == "0")
@@ -31,8 +31,8 @@ import Testing
         }
     }
 
-    @Test func policiesOperatorAndPayerSigned() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func policiesOperatorAndPayerSigned(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 12)
             _ = try await s.deposit(buyer, "100")
             expectError(try await s.send(.get, "/policy/\(buyer.address.raw)"), 404, "policy_not_found")
@@ -66,8 +66,8 @@ import Testing
 
     /// The operator's account history: both directions, newest first, held payments included,
     /// any spelling of the address, bounded and behind the operator token.
-    @Test func accountHistoryNewestFirstBothWays() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func accountHistoryNewestFirstBothWays(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 14), other = Buyer(index: 15)
             _ = try await s.deposit(buyer, "1000")
             _ = try await s.deposit(other, "1000")
@@ -101,8 +101,8 @@ import Testing
         }
     }
 
-    @Test func attestationHealthStatsAndMetrics() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func attestationHealthStatsAndMetrics(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let nonce = Sodium.randomBytes(32)
             let answer = try await s.send(.get, "/attestation?nonce=\(Hex.encode(nonce))")
             #expect(answer.status == 200)
@@ -132,8 +132,8 @@ import Testing
     }
 
     /// Hostile and malformed input: always the JSON error body with the right status, never a 500.
-    @Test func malformedInputTable() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func malformedInputTable(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 13)
             _ = try await s.deposit(buyer, "100")
             let good = s.fixture.authorization(buyer, amount: 1)
@@ -170,8 +170,8 @@ import Testing
             #expect(wrongMethod.headers[.allow] == "POST")
             expectError(try await s.send(.put, "/approvals/x/approve", token: operatorTokenForTests), 405, "method_not_allowed")
             // Nothing was half-written by any of it.
-            #expect(try s.fixture.ledger.checkInvariants().isConsistent)
-            #expect(try await s.fixture.ledger.balance(buyer.address).available == 100)
+            #expect(try await s.fixture.checkInvariants().isConsistent)
+            #expect(try await s.fixture.store.balance(buyer.address).available == 100)
         }
     }
 }

@@ -15,8 +15,8 @@ import Testing
                                                             "lifetimeSeconds": .number(60)])])
     }
 
-    @Test func ticketsForAPaymentSignatureAndTheAccessTokenFlow() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func ticketsForAPaymentSignatureAndTheAccessTokenFlow(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 95)
             _ = try await s.deposit(buyer, "1000")
             let auth = s.fixture.authorization(buyer, amount: 300, version: .v2)

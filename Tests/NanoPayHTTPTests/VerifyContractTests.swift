@@ -17,8 +17,8 @@ extension LiveClient {
 }
 
 @Suite struct VerifyContractTests {
-    @Test func everyVerifyOutcomeHasItsStatusAndCode() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func everyVerifyOutcomeHasItsStatusAndCode(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let f = s.fixture
             let buyer = Buyer(index: 1)
             // 403 unknown_payer before any deposit.
@@ -53,8 +53,8 @@ extension LiveClient {
         }
     }
 
-    @Test func rateLimitedAnswersCarryRetryAfter() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func rateLimitedAnswersCarryRetryAfter(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let buyer = Buyer(index: 2)
             _ = try await s.deposit(buyer, "1000")
             #expect(try await s.op(.post, "/policy", #"{"address":"\#(buyer.address.raw)","rateLimit":1}"#).status == 200)
@@ -66,8 +66,8 @@ extension LiveClient {
         }
     }
 
-    @Test func heldPaymentsGoThroughTheApprovalsAPI() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func heldPaymentsGoThroughTheApprovalsAPI(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let f = s.fixture
             let buyer = Buyer(index: 3)
             _ = try await s.deposit(buyer, "10000")
@@ -115,8 +115,8 @@ extension LiveClient {
         }
     }
 
-    @Test func batchAnswersEachItemAsVerifyWould() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func batchAnswersEachItemAsVerifyWould(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let f = s.fixture
             let buyer = Buyer(index: 4)
             _ = try await s.deposit(buyer, "1000")
@@ -148,8 +148,8 @@ extension LiveClient {
     }
 
     /// A full batch: receipts are signed on every core after the commit; each must verify.
-    @Test func aFullBatchHasAValidReceiptForEveryItem() async throws {
-        try await withLiveServer { s in
+    @Test(arguments: LedgerEngine.allCases) func aFullBatchHasAValidReceiptForEveryItem(engine: LedgerEngine) async throws {
+        try await withLiveServer(engine: engine) { s in
             let f = s.fixture
             let buyers = (0..<8).map { Buyer(index: 40 + $0) }
             for b in buyers { _ = try await s.deposit(b, "1000000") }

@@ -12,8 +12,8 @@ import Testing
         return r
     }
 
-    @Test func captureChargesOnceAndVoidChargesNothing() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func captureChargesOnceAndVoidChargesNothing(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 130)
         try await f.fund(buyer, 1_000)
         let r = try Self.reserved(try await f.service.reserve(f.authorization(buyer, amount: 300, version: .v2), timeoutSeconds: 60))
@@ -39,7 +39,7 @@ import Testing
         await expectError(.alreadyVoided) { _ = try await f.service.capture(reservationId: v.id, captureToken: v.captureToken) }
         balance = try await f.service.balance(buyer.address)
         #expect(balance.available == 700 && balance.held == 0)
-        #expect(try f.ledger.checkInvariants().isConsistent)
+        #expect(try await f.checkInvariants().isConsistent)
         // Reservations are not approvals: the operators' queue never shows them.
         let pending = try await f.service.approvals(status: .pending), rejected = try await f.service.approvals(status: .rejected)
         #expect(pending.isEmpty && rejected.isEmpty)
@@ -47,8 +47,8 @@ import Testing
 
     /// Everything the buyer can compute, it can compute: the reservation id (`res_` + hash) and
     /// the authorization. None of it captures or voids; only the token does.
-    @Test func nothingTheBuyerCanComputeCapturesOrVoids() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func nothingTheBuyerCanComputeCapturesOrVoids(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 131)
         try await f.fund(buyer, 1_000)
         let auth = f.authorization(buyer, amount: 300, version: .v2)
@@ -71,7 +71,7 @@ import Testing
         let balance = try await f.service.balance(buyer.address)
         #expect(balance.available == 700 && balance.held == 300 && balance.totalSpent == 0)
         // A pending reservation is not in the operators' queue or its count.
-        #expect(try await f.service.approvals(status: .pending).isEmpty && f.ledger.totals.paymentsHeld == 0)
+        #expect(try await f.service.approvals(status: .pending).isEmpty && f.store.totals.paymentsHeld == 0)
         #expect(try await f.service.snapshot().pendingApprovals == 0)
         // After capture, verify answers the receipt as a replay (the capture served it).
         _ = try await f.service.capture(reservationId: r.id, captureToken: r.captureToken)
@@ -81,8 +81,8 @@ import Testing
 
     /// A buyer who reserves its own authorization first blocks only its own request: the
     /// gateway's reserve gets 409 and no token, so it forwards nothing.
-    @Test func aBuyerReservingFirstOnlyBlocksItself() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func aBuyerReservingFirstOnlyBlocksItself(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 132)
         try await f.fund(buyer, 1_000)
         let auth = f.authorization(buyer, amount: 300, version: .v2)
@@ -105,8 +105,8 @@ import Testing
 
     /// Unresolved reservations expire and give the funds back (a gateway killed between reserve
     /// and capture); an expired one can no longer be captured.
-    @Test func reservationsExpireAndReturnTheFunds() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func reservationsExpireAndReturnTheFunds(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 133)
         try await f.fund(buyer, 1_000)
         let a = try Self.reserved(try await f.service.reserve(f.authorization(buyer, amount: 300, version: .v2), timeoutSeconds: 30))
@@ -116,11 +116,11 @@ import Testing
         f.clock.advance(seconds: 31)
         await expectError(.reservationExpired) { _ = try await f.service.capture(reservationId: a.id, captureToken: a.captureToken) }
         await expectError(.authorizationInUse) { _ = try await f.service.verify(expiredAuth) }
-        try await f.ledger.sweepExpiredHolds()
+        try await f.store.sweepExpiredHolds()
         await expectError(.reservationExpired) { _ = try await f.service.void(reservationId: b.id, captureToken: b.captureToken) }
         let balance = try await f.service.balance(buyer.address)
         #expect(balance.available == 1_000 && balance.held == 0 && balance.totalSpent == 0)
-        #expect(try f.ledger.checkInvariants().isConsistent)
+        #expect(try await f.checkInvariants().isConsistent)
         #expect(try await f.service.approvals(status: .expired).isEmpty, "expired reservations are not expired approvals")
         // A buyer's short validBefore cannot cut a reservation short under the gateway: it is
         // refused, nothing is held, and the same authorization works for a short reservation.
@@ -132,8 +132,8 @@ import Testing
     }
 
     /// Human approval still takes precedence: policy holds the payment, no reservation is made.
-    @Test func policyHoldsTakePrecedence() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func policyHoldsTakePrecedence(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 134)
         try await f.fund(buyer, 1_000)
         _ = try await f.service.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(100)), by: "t")

@@ -6,8 +6,8 @@ import Testing
 
 /// The rules that live in the service (not in HTTP, not in the ledger), tested at the facade.
 @Suite struct ServiceRulesTests {
-    @Test func referencesAreOneLineOfAtMost256Bytes() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func referencesAreOneLineOfAtMost256Bytes(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 70)
         for bad in ["", String(repeating: "r", count: 257), "two\nlines"] {
             await expectError(.invalidRequest) { _ = try await f.service.deposit(address: buyer.address, amount: 1, publicKey: nil, reference: bad) }
@@ -17,8 +17,8 @@ import Testing
                                             reference: String(repeating: "r", count: 256)).available == 5)
     }
 
-    @Test func payersMayNotClearLimitsOrSetABurst() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func payersMayNotClearLimitsOrSetABurst(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 71)
         _ = try await f.fund(buyer, 100)
         let vb = f.nowSeconds + 60
@@ -34,8 +34,8 @@ import Testing
 
     /// Deciding a hold that is already resolved is a conflict for the decider, whatever resolved
     /// it (another operator, or the clock): `alreadyResolved`, which HTTP answers with 409.
-    @Test func decidingAResolvedHoldIsAlreadyResolved() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func decidingAResolvedHoldIsAlreadyResolved(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 72)
         _ = try await f.fund(buyer, 1_000)
         _ = try await f.service.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(10)), by: "t")
@@ -61,8 +61,8 @@ import Testing
 
     /// Receipts are built by the service from the ledger's committed facts and signed by the
     /// enclave: a receipt served later (by id) is byte for byte the one answered at payment time.
-    @Test func receiptsAreSignedByTheServiceAndStable() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func receiptsAreSignedByTheServiceAndStable(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 73)
         _ = try await f.fund(buyer, 1_000)
         let (receipt, replayed) = try #require(settledReceipt(try await f.service.verify(f.authorization(buyer, amount: 7, version: .v2))))

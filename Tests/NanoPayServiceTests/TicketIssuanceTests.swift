@@ -26,8 +26,8 @@ import Testing
         return t
     }
 
-    @Test func aTicketStatesWhoPaidHowMuchToWhomForWhatAndHowLong() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func aTicketStatesWhoPaidHowMuchToWhomForWhatAndHowLong(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 90)
         try await f.fund(buyer, 1_000)
         let auth = f.authorization(buyer, amount: 500, version: .v2)
@@ -51,8 +51,8 @@ import Testing
     }
 
     /// Pay once, ask again with wider terms: refused, and nothing is charged.
-    @Test func oneAuthorizationNeverBuysTicketsForTwoSetsOfTerms() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func oneAuthorizationNeverBuysTicketsForTwoSetsOfTerms(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 91)
         try await f.fund(buyer, 1_000)
         let auth = f.authorization(buyer, amount: 500, version: .v2)
@@ -68,8 +68,8 @@ import Testing
     /// An authorization spent on a per-request route (or through the facilitator, or captured by
     /// a gateway) never becomes a ticket afterwards, and a ticket purchase is not a plain payment:
     /// pay once, be served once.
-    @Test func aSpentAuthorizationNeverBecomesATicketAndTheReverse() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func aSpentAuthorizationNeverBecomesATicketAndTheReverse(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 97)
         try await f.fund(buyer, 10_000)
         // Paid and served by a seller through /verify, then presented to /tickets.
@@ -93,8 +93,8 @@ import Testing
 
     /// Sixteen concurrent purchases with one authorization and different terms: one set of terms
     /// wins, everyone who gets a ticket gets that one, one debit.
-    @Test func concurrentPurchasesBindOneSetOfTerms() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func concurrentPurchasesBindOneSetOfTerms(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 92)
         try await f.fund(buyer, 1_000)
         let auth = f.authorization(buyer, amount: 500, version: .v2)
@@ -110,8 +110,8 @@ import Testing
         #expect(try await f.service.balance(buyer.address).available == 500)
     }
 
-    @Test func offersThatDoNotMatchThePaymentAreRefused() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func offersThatDoNotMatchThePaymentAreRefused(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 93)
         try await f.fund(buyer, 1_000)
         let auth = f.authorization(buyer, amount: 500, version: .v2)
@@ -129,8 +129,8 @@ import Testing
 
     /// A held payment buys its ticket once a human approves it: the buyer retries the same
     /// authorization.
-    @Test func aHeldPaymentBuysItsTicketOnceApproved() async throws {
-        let f = try Fixture(); defer { f.close() }
+    @Test(arguments: LedgerEngine.allCases) func aHeldPaymentBuysItsTicketOnceApproved(engine: LedgerEngine) async throws {
+        let f = try await Fixture.make(engine); defer { f.close() }
         let buyer = Buyer(index: 94)
         try await f.fund(buyer, 1_000)
         _ = try await f.service.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(100)), by: "t")

@@ -4,6 +4,15 @@ import Ledger
 import Logging
 import NanoPayCore
 import NanoPayService
+import PostgresLedger
+
+/// The storage engines the shared suites run against (`@Test(arguments: LedgerEngine.allCases)`).
+public enum LedgerEngine: String, CaseIterable, Sendable {
+    /// Embedded SQLite in the fixture's directory.
+    case sqlite
+    /// PostgreSQL, a database of its own per fixture (`PostgresTestDatabase`).
+    case postgres
+}
 
 /// A fresh directory under /tmp, removed by `remove()`.
 public struct TempDirectory: Sendable {
@@ -38,18 +47,69 @@ public final class Fixture: @unchecked Sendable {
     public let clock: ManualClock
     public let secret: PlatformSecret
     public let enclave: Enclave
-    public private(set) var ledger: Ledger
+    /// The engine behind the service, whichever it is.
+    public private(set) var store: any LedgerStore
     public private(set) var service: PaymentService
     public let configuration: ServiceConfiguration
+    public let engine: LedgerEngine
+    /// The PostgreSQL database of this fixture (dropped by `close`).
+    public let databaseURL: DatabaseURL?
+
+    /// The SQLite engine, for the tests that use what only it has (crash points, storage faults).
+    public var ledger: Ledger {
+        guard let ledger = store as? Ledger else { preconditionFailure("this test needs the SQLite engine") }
+        return ledger
+    }
 
     public init(configuration: ServiceConfiguration = ServiceConfiguration(), directory: TempDirectory = TempDirectory()) throws {
         self.directory = directory
         self.configuration = configuration
+        engine = .sqlite
+        databaseURL = nil
         clock = ManualClock(milliseconds: Self.startMilliseconds)
         secret = try PlatformSecret(bytes: [UInt8](repeating: 7, count: 32))
         enclave = try Enclave(.init(directory: directory.path + "/enclave", secret: secret, clock: clock))
-        ledger = try Self.openLedger(directory: directory, clock: clock, enclave: enclave, configuration: configuration)
-        service = try PaymentService(configuration: configuration, ledger: ledger, enclave: enclave, clock: clock, logger: Logger(label: "test"))
+        store = try Self.openLedger(directory: directory, clock: clock, enclave: enclave, configuration: configuration)
+        service = try PaymentService(configuration: configuration, ledger: store, enclave: enclave, clock: clock, logger: Logger(label: "test"))
+    }
+
+    private init(configuration: ServiceConfiguration, directory: TempDirectory, clock: ManualClock, postgres: PostgresLedger, url: DatabaseURL) throws {
+        self.directory = directory
+        self.configuration = configuration
+        self.clock = clock
+        engine = .postgres
+        databaseURL = url
+        secret = try PlatformSecret(bytes: [UInt8](repeating: 7, count: 32))
+        enclave = try Enclave(.init(directory: directory.path + "/enclave", secret: secret, clock: clock))
+        store = postgres
+        service = try PaymentService(configuration: configuration, ledger: store, enclave: enclave, clock: clock, logger: Logger(label: "test"))
+    }
+
+    /// The real stack on `engine`: for PostgreSQL, on a new database of its own.
+    public static func make(_ engine: LedgerEngine, configuration: ServiceConfiguration = ServiceConfiguration()) async throws -> Fixture {
+        switch engine {
+        case .sqlite:
+            return try Fixture(configuration: configuration)
+        case .postgres:
+            let url = try await PostgresTestDatabase.create()
+            let clock = ManualClock(milliseconds: Self.startMilliseconds)
+            do {
+                let postgres = try await PostgresLedger.open(.init(url: url, clock: clock))
+                return try Fixture(configuration: configuration, directory: TempDirectory(), clock: clock, postgres: postgres, url: url)
+            } catch {
+                await PostgresTestDatabase.drop(url)
+                throw error
+            }
+        }
+    }
+
+    /// The invariant check of whichever engine this is.
+    public func checkInvariants() async throws -> InvariantReport {
+        switch store {
+        case let ledger as Ledger: return try ledger.checkInvariants()
+        case let postgres as PostgresLedger: return try await postgres.checkInvariants()
+        default: preconditionFailure("unknown engine")
+        }
     }
 
     static func openLedger(directory: TempDirectory, clock: ManualClock, enclave: Enclave, configuration: ServiceConfiguration) throws -> Ledger {
@@ -59,13 +119,16 @@ public final class Fixture: @unchecked Sendable {
     /// Closes the store and opens it again from disk (a clean restart).
     public func reopen() throws {
         ledger.close()
-        ledger = try Self.openLedger(directory: directory, clock: clock, enclave: enclave, configuration: configuration)
-        service = try PaymentService(configuration: configuration, ledger: ledger, enclave: enclave, clock: clock, logger: Logger(label: "test"))
+        store = try Self.openLedger(directory: directory, clock: clock, enclave: enclave, configuration: configuration)
+        service = try PaymentService(configuration: configuration, ledger: store, enclave: enclave, clock: clock, logger: Logger(label: "test"))
     }
 
+    /// Closes the store and removes its files (for PostgreSQL: drops its database, in the
+    /// background; `closeAndDrop` waits for it).
     public func close() {
-        ledger.close()
+        store.close()
         directory.remove()
+        if let databaseURL { Task { await PostgresTestDatabase.drop(databaseURL) } }
     }
 
     public var nowSeconds: UInt64 { clock.nowSeconds() }
@@ -73,7 +136,7 @@ public final class Fixture: @unchecked Sendable {
     /// Deposits for a buyer, registering its key.
     @discardableResult
     public func fund(_ buyer: Buyer, _ amount: Amount, reference: String? = nil) async throws -> AccountBalance {
-        try await ledger.deposit(address: buyer.address, amount: amount, publicKey: buyer.keys.publicKey,
+        try await store.deposit(address: buyer.address, amount: amount, publicKey: buyer.keys.publicKey,
                                  reference: reference ?? "dep-\(Hex.encode(Sodium.randomBytes(8)))")
     }
 
