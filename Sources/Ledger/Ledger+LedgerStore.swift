@@ -114,6 +114,11 @@ extension Ledger: LedgerStore {
         return key
     }
 
+    /// This process owns every write, so its cache is exact: the cached answer is the committed one.
+    public func uncachedPublicKey(_ address: TONAddress) async throws -> [UInt8]? {
+        try await publicKey(address)
+    }
+
     public func policy(_ address: TONAddress) async throws -> Policy? {
         try await readTransaction { tx in try tx.policy(address) }
     }

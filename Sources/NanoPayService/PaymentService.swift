@@ -123,19 +123,28 @@ public final class PaymentService: Sendable {
         guard clock.nowSeconds() < auth.validBefore else {
             throw NanoPayError(.expired, "authorization expired at \(auth.validBefore) (validBefore)")
         }
-        let registered: [UInt8]?
-        do { registered = try await ledger.publicKey(auth.from) } catch { throw NanoPayError.wrap(error) }
-        guard let key = registered else {
+        let digest = auth.digest(domain: auth.version == .v2 ? domain : nil)
+        // The key may come from a cache; a replica's cache may be behind another replica's
+        // rotation. Before a refusal, the key is read once more as committed now.
+        let cached: [UInt8]?
+        do { cached = try await ledger.publicKey(auth.from) } catch { throw NanoPayError.wrap(error) }
+        if let key = cached, signs(key) { return PaymentRequest(authorization: auth, digest: digest, verifiedPublicKey: key) }
+        let current: [UInt8]?
+        do { current = try await ledger.uncachedPublicKey(auth.from) } catch { throw NanoPayError.wrap(error) }
+        guard let key = current else {
             throw NanoPayError(.unknownPayer, "payer \(auth.from.raw) has no registered key; deposit first")
         }
+        if key != cached, signs(key) { return PaymentRequest(authorization: auth, digest: digest, verifiedPublicKey: key) }
         if let claimedKey, !Sodium.constantTimeEqual(claimedKey, key) {
             throw NanoPayError(.invalidSignature, "publicKey is not the payer's registered key")
         }
-        let digest = auth.digest(domain: auth.version == .v2 ? domain : nil)
-        if verifySignature, !Sodium.ed25519Verify(signature: auth.signature, message: digest, publicKey: key) {
-            throw Self.badSignature
+        throw Self.badSignature
+
+        /// The claimed key (if any) is this key, and the signature verifies under it.
+        func signs(_ key: [UInt8]) -> Bool {
+            if let claimedKey, !Sodium.constantTimeEqual(claimedKey, key) { return false }
+            return !verifySignature || Sodium.ed25519Verify(signature: auth.signature, message: digest, publicKey: key)
         }
-        return PaymentRequest(authorization: auth, digest: digest, verifiedPublicKey: key)
     }
 
     /// The receipt of a settled payment on this deployment, signed by the enclave (or unsigned,

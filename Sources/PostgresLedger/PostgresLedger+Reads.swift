@@ -25,6 +25,12 @@ extension PostgresLedger: LedgerStore {
         return key
     }
 
+    /// Read from the database, and cached afresh: another replica may have rotated the key.
+    public func uncachedPublicKey(_ address: TONAddress) async throws -> [UInt8]? {
+        keys.invalidate(address.raw)
+        return try await publicKey(address)
+    }
+
     public func policy(_ address: TONAddress) async throws -> Policy? {
         let logger = self.logger
         return try await withConnection { connection in try await Self.policy(connection, address, lock: false, logger: logger) }

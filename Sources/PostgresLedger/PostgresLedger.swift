@@ -31,6 +31,10 @@ public final class PostgresLedger: @unchecked Sendable {
         /// gets `storage_unavailable` (a write that was still committing is then not acknowledged,
         /// and a resubmission of it is answered as a replay).
         public var operationTimeoutMilliseconds: Int64
+        /// How long a health probe, and any call while the database is known to be away, may
+        /// take: callers are told `storage_unavailable` quickly instead of waiting out the full
+        /// operation timeout.
+        public var probeTimeoutMilliseconds: Int64
         /// Nonces of authorizations past validBefore plus this grace may be pruned (at least a day).
         public var nonceGraceSeconds: UInt64
         /// How long a payer's key is served from memory. Another replica's rotation is seen
@@ -40,11 +44,12 @@ public final class PostgresLedger: @unchecked Sendable {
 
         public init(url: DatabaseURL, clock: any NanoClock, batchSizeMax: Int = 512, queueLimit: Int = 16_384,
                     connectionsMax: Int = 8, connectTimeoutMilliseconds: Int64 = 2_000, statementTimeoutMilliseconds: Int64 = 5_000,
-                    operationTimeoutMilliseconds: Int64 = 8_000, nonceGraceSeconds: UInt64 = 86_400 + 3_600,
+                    operationTimeoutMilliseconds: Int64 = 8_000, probeTimeoutMilliseconds: Int64 = 1_000, nonceGraceSeconds: UInt64 = 86_400 + 3_600,
                     keyCacheMilliseconds: UInt64 = 2_000, logger: Logger = Logger(label: "nanopay.postgres")) {
             self.url = url; self.clock = clock; self.batchSizeMax = max(batchSizeMax, 1); self.queueLimit = max(queueLimit, batchSizeMax)
             self.connectionsMax = max(connectionsMax, 2); self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
             self.statementTimeoutMilliseconds = statementTimeoutMilliseconds; self.operationTimeoutMilliseconds = operationTimeoutMilliseconds
+            self.probeTimeoutMilliseconds = probeTimeoutMilliseconds
             self.nonceGraceSeconds = max(nonceGraceSeconds, 86_400); self.keyCacheMilliseconds = keyCacheMilliseconds
             self.logger = logger
         }
@@ -131,7 +136,7 @@ public final class PostgresLedger: @unchecked Sendable {
                 ticks += 1
                 do {
                     let logger = self.logger
-                    try await self.withConnection(timeoutMilliseconds: Self.probeTimeoutMilliseconds) { connection in
+                    try await self.withConnection(timeoutMilliseconds: self.configuration.probeTimeoutMilliseconds) { connection in
                         try await connection.query("SELECT 1", logger: logger)
                     }
                     if ticks % 2 == 0 {
@@ -142,10 +147,6 @@ public final class PostgresLedger: @unchecked Sendable {
             }
         }
     }
-
-    /// How long a health probe, and any call while the database is known to be away, may wait:
-    /// callers are told `storage_unavailable` quickly instead of queueing for the full timeout.
-    static let probeTimeoutMilliseconds: Int64 = 1_000
 
     var isHealthy: Bool { healthy.load(ordering: .relaxed) }
 
@@ -163,7 +164,7 @@ public final class PostgresLedger: @unchecked Sendable {
     /// `NanoPayError` (`storage_unavailable` when the database cannot be reached or answer).
     func withConnection<T: Sendable>(timeoutMilliseconds: Int64? = nil,
                                      _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(NanoPayError) -> T {
-        let timeout = timeoutMilliseconds ?? (isHealthy ? configuration.operationTimeoutMilliseconds : Self.probeTimeoutMilliseconds)
+        let timeout = timeoutMilliseconds ?? (isHealthy ? configuration.operationTimeoutMilliseconds : configuration.probeTimeoutMilliseconds)
         let client = self.client
         do {
             let value = try await withThrowingTaskGroup(of: T?.self) { group in

@@ -21,7 +21,7 @@ import Testing
             try await body(store, clock)
         default:
             let url = try await PostgresTestDatabase.create()
-            let store = try await PostgresLedger.open(.init(url: url, clock: clock))
+            let store = try await PostgresLedger.open(.forTests(url, clock: clock))
             do {
                 try await body(store, clock)
             } catch {

@@ -10,9 +10,11 @@ import Testing
         "DecoderChecks": ["NanoPayCore"],
         "Enclave": ["NanoPayCore", "CSodium", "CNanoPayOpenSSL"],
         "Ledger": ["NanoPayCore", "CSQLite", "CNanoPayStorageVFS"],
+        // The replicated engine: like Ledger, it sees the domain and nothing above it.
+        "PostgresLedger": ["NanoPayCore"],
         "NanoPayService": ["NanoPayCore", "Enclave"],
         "NanoPayHTTP": ["NanoPayCore", "NanoPayService"],
-        "nanopayd": ["NanoPayCore", "Enclave", "Ledger", "NanoPayService", "NanoPayHTTP"],
+        "nanopayd": ["NanoPayCore", "Enclave", "Ledger", "PostgresLedger", "NanoPayService", "NanoPayHTTP"],
         "NanoPayClient": ["NanoPayCore"],
         "NanoPaySeller": ["NanoPayCore", "NanoPayClient"],
         "nanopay-example-seller": ["NanoPayCore", "NanoPayClient", "NanoPaySeller"],

@@ -94,7 +94,7 @@ public final class Fixture: @unchecked Sendable {
             let url = try await PostgresTestDatabase.create()
             let clock = ManualClock(milliseconds: Self.startMilliseconds)
             do {
-                let postgres = try await PostgresLedger.open(.init(url: url, clock: clock))
+                let postgres = try await PostgresLedger.open(.forTests(url, clock: clock))
                 return try Fixture(configuration: configuration, directory: TempDirectory(), clock: clock, postgres: postgres, url: url)
             } catch {
                 await PostgresTestDatabase.drop(url)

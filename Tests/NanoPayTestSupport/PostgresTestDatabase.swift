@@ -26,3 +26,12 @@ public enum PostgresTestDatabase {
         try? await DatabaseAdmin.dropDatabase(url.database, on: server)
     }
 }
+
+extension PostgresLedger.Configuration {
+    /// For the shared suites: the whole test run shares two cores, and tests that wait on child
+    /// processes can hold Swift's cooperative threads for seconds, so the timeouts that guard
+    /// production calls are set well above any such stall (the outage tests set their own).
+    public static func forTests(_ url: DatabaseURL, clock: any NanoClock) -> Self {
+        .init(url: url, clock: clock, operationTimeoutMilliseconds: 60_000, probeTimeoutMilliseconds: 30_000)
+    }
+}

@@ -72,6 +72,10 @@ public protocol LedgerStore: AnyObject, Sendable {
     // MARK: Reads (committed state)
     /// The payer's registered key. Hot path: engines answer from memory when they can.
     func publicKey(_ address: TONAddress) async throws -> [UInt8]?
+    /// The payer's registered key as committed now, bypassing any cache. The service asks for it
+    /// only when a signature fails against `publicKey`'s answer: an engine shared by replicas
+    /// may have cached a key another replica has since rotated.
+    func uncachedPublicKey(_ address: TONAddress) async throws -> [UInt8]?
     func balance(_ address: TONAddress) async throws -> AccountBalance
     func policy(_ address: TONAddress) async throws -> Policy?
     func settledPayment(confirmationId: String) async throws -> SettledPayment?
