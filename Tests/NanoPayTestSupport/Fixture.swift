@@ -177,3 +177,19 @@ public func runProcess(_ executable: String, _ arguments: [String]) throws -> (s
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// A second replica of a PostgreSQL fixture: its own engine (own pool, key cache, group commit
+/// and writer id) on the same database, and its own service with the same enclave identity.
+public struct Replica: Sendable {
+    public let store: PostgresLedger
+    public let service: PaymentService
+
+    public init(of fixture: Fixture) async throws {
+        guard let url = fixture.databaseURL else { preconditionFailure("replicas share a PostgreSQL database") }
+        store = try await PostgresLedger.open(.forTests(url, clock: fixture.clock))
+        service = try PaymentService(configuration: fixture.configuration, ledger: store, enclave: fixture.enclave, clock: fixture.clock,
+                                     logger: Logger(label: "replica"))
+    }
+
+    public func close() { store.close() }
+}

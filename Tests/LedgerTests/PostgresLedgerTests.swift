@@ -1,0 +1,234 @@
+import Enclave
+import Foundation
+import NanoPayCore
+import NanoPayService
+import NanoPayTestSupport
+@testable import PostgresLedger
+import Testing
+
+/// What only the PostgreSQL engine has: migrations shared by replicas, the cluster identity, and
+/// two engines (replicas) on one database keeping the ledger's guarantees between them. The
+/// semantics both engines share are in the suites parameterized over `LedgerEngine`.
+@Suite struct PostgresLedgerTests {
+    @Test func migrationsMatchTheFilesAndSplitIntoStatements() throws {
+        let root = TestBinaries.repositoryRoot
+        let folder = root.path + "/migrations/postgres"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(files.count == PostgresMigrations.embedded.count)
+        for (file, migration) in zip(files, PostgresMigrations.embedded.sorted { $0.version < $1.version }) {
+            let sql = try String(contentsOfFile: folder + "/" + file, encoding: .utf8)
+            #expect(sql.trimmingCharacters(in: .whitespacesAndNewlines) == migration.sql.trimmingCharacters(in: .whitespacesAndNewlines),
+                    "\(file) differs from the embedded copy: run scripts/embed-migrations.sh")
+        }
+        let statements = PostgresMigrations.statements("""
+            -- a comment; with a semicolon
+            CREATE TABLE a (x text DEFAULT 'a;b');
+            CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+            SELECT 1
+            """)
+        #expect(statements.count == 3)
+        #expect(statements[1].hasSuffix("END $$"))
+    }
+
+    @Test func replicasStartingTogetherMigrateOnceAndANewerSchemaIsRefused() async throws {
+        let url = try await PostgresTestDatabase.create()
+        defer { Task { await PostgresTestDatabase.drop(url) } }
+        let clock = ManualClock(milliseconds: Fixture.startMilliseconds)
+        let ledgers = try await withThrowingTaskGroup(of: PostgresLedger.self) { group in
+            for _ in 0..<4 { group.addTask { try await PostgresLedger.open(.forTests(url, clock: clock)) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(ledgers.count == 4)
+        for ledger in ledgers { ledger.close() }
+        let applied = try await DatabaseAdmin.withConnection(url) { connection in
+            var versions: [Int64] = []
+            for try await v in try await connection.query("SELECT version FROM schema_migrations ORDER BY version", logger: DatabaseAdmin.logger)
+                .decode(Int64.self) { versions.append(v) }
+            try await connection.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'from_the_future', 0)",
+                                       logger: DatabaseAdmin.logger)
+            return versions
+        }
+        #expect(applied == PostgresMigrations.embedded.map { Int64($0.version) }.sorted())
+        await #expect {
+            _ = try await PostgresLedger.open(.forTests(url, clock: clock))
+        } throws: { error in
+            (error as? NanoPayError)?.message.contains("newer than this nanopayd knows") == true
+        }
+    }
+
+    @Test func databaseURLsParseAndNeverPrintThePassword() throws {
+        let url = try DatabaseURL(parsing: "postgres://nano%40pay:s3cr%2Ft@db.internal:6543/ledger")
+        #expect(url == DatabaseURL(host: "db.internal", port: 6543, user: "nano@pay", password: "s3cr/t", database: "ledger"))
+        #expect(!url.redacted.contains("s3cr") && url.redacted.contains("***"))
+        #expect(try DatabaseURL(parsing: "postgresql://u@h/d").port == 5432)
+        for bad in ["mysql://u@h/d", "postgres://h/d", "postgres://u@/d", "postgres://u@h", "postgres://u@h/", "postgres://u@h/d?sslmode=x", "nonsense"] {
+            #expect(throws: DatabaseURL.ParseError.self, "\(bad)") { try DatabaseURL(parsing: bad) }
+        }
+    }
+
+    /// The first replica's sealed identity is the cluster's; the same secret opens it on every
+    /// replica, another secret is refused and makes no second identity.
+    @Test func oneEnclaveIdentityForTheCluster() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let replica = try await Replica(of: f); defer { replica.close() }
+        let postgres = try #require(f.store as? PostgresLedger)
+        let secret = try PlatformSecret(bytes: [UInt8](repeating: 9, count: 32))
+        let first = Enclave.sealNewIdentity(secret: secret)
+        #expect(try await postgres.clusterIdentity(storingIfAbsent: first) == first)
+        let stored = try await replica.store.clusterIdentity(storingIfAbsent: Enclave.sealNewIdentity(secret: secret))
+        #expect(stored == first, "a later replica gets the stored identity, not its own offer")
+        func enclave(_ secret: PlatformSecret, _ name: String) throws -> Enclave {
+            var c = Enclave.Configuration(directory: f.directory.path + "/" + name, secret: secret, clock: f.clock)
+            c.sealedIdentity = stored
+            return try Enclave(c)
+        }
+        let a = try enclave(try PlatformSecret(bytes: [UInt8](repeating: 9, count: 32)), "a")
+        let b = try enclave(try PlatformSecret(bytes: [UInt8](repeating: 9, count: 32)), "b")
+        #expect(a.publicKey == b.publicKey)
+        #expect(throws: EnclaveError.self) { _ = try enclave(try PlatformSecret(bytes: [UInt8](repeating: 8, count: 32)), "c") }
+        #expect(!FileManager.default.fileExists(atPath: f.directory.path + "/c/identity.sealed"), "no identity of its own was made")
+    }
+
+    /// 64 concurrent submissions of one authorization, spread over two replicas: one debit, one
+    /// fresh receipt, 63 replays of it.
+    @Test func oneAuthorizationSubmittedToBothReplicasPaysOnce() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let replica = try await Replica(of: f); defer { replica.close() }
+        let buyer = Buyer(index: 600)
+        try await f.fund(buyer, 1_000)
+        let fields = f.authorization(buyer, amount: 70, version: .v2)
+        let services = [f.service, replica.service]
+        let outcomes = await withTaskGroup(of: Result<PaymentOutcome, NanoPayError>.self) { group in
+            for i in 0..<64 {
+                group.addTask { do { return .success(try await services[i % 2].verify(fields)) } catch { return .failure(NanoPayError.wrap(error)) } }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        var fresh = 0, replayed = 0
+        var receipts = Set<String>()
+        for outcome in outcomes {
+            guard case .success(.settled(let receipt, let isReplay)) = outcome else { Issue.record("\(outcome)"); continue }
+            if isReplay { replayed += 1 } else { fresh += 1 }
+            receipts.insert(receipt.confirmationId)
+        }
+        #expect(fresh == 1 && replayed == 63 && receipts.count == 1)
+        #expect(try await replica.store.balance(buyer.address).available == 930)
+        #expect(try await f.checkInvariants().isConsistent)
+    }
+
+    /// Many payments from one payer, on both replicas at once, never take it below zero.
+    @Test func concurrentSpendingOnBothReplicasNeverOverdraws() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let replica = try await Replica(of: f); defer { replica.close() }
+        let buyer = Buyer(index: 601)
+        try await f.fund(buyer, 1_000)
+        let services = [f.service, replica.service]
+        let authorizations = (0..<40).map { _ in f.authorization(buyer, to: sellerAddress(7), amount: 60, version: .v2) }
+        let settled = await withTaskGroup(of: Bool.self) { group in
+            for (i, fields) in authorizations.enumerated() {
+                group.addTask { (try? await services[i % 2].verify(fields)).map { if case .settled = $0 { true } else { false } } ?? false }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(settled == 16, "1000 / 60 = 16 payments fit")
+        let b = try await replica.store.balance(buyer.address)
+        #expect(b.available == 40 && b.totalSpent == 960)
+        #expect(try await f.store.balance(sellerAddress(7)).available == 960)
+        #expect(try await f.checkInvariants().isConsistent)
+    }
+
+    /// A hold made on one replica is decided on the other, exactly once even when both decide at
+    /// the same time; the funds it reserved are never spendable meanwhile.
+    @Test func aHoldMadeOnOneReplicaIsDecidedOnceOnTheOther() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let replica = try await Replica(of: f); defer { replica.close() }
+        let buyer = Buyer(index: 602)
+        try await f.fund(buyer, 100)
+        _ = try await f.store.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(10)), authority: .operator("t"))
+        guard case .held(let id, _) = try await f.service.verify(f.authorization(buyer, amount: 80, version: .v2)) else {
+            Issue.record("not held"); return
+        }
+        await expectError(.insufficientBalance) { _ = try await replica.service.verify(f.authorization(buyer, amount: 30, version: .v2)) }
+        let decisions = await withTaskGroup(of: (approve: Bool, decision: PaymentService.HoldDecision?).self) { group in
+            for i in 0..<8 {
+                let service = i % 2 == 0 ? f.service : replica.service
+                let approve = i % 4 < 2
+                group.addTask { (approve, try? await service.decide(approvalId: id, approve: approve, by: "op\(i)", reason: nil)) }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        var wins: [Bool] = []
+        for (approve, decision) in decisions {
+            switch decision {
+            case .decided?: wins.append(approve)
+            case .alreadyResolved(let e)?: #expect([ErrorCode.alreadyApproved, .alreadyRejected].contains(e.code))
+            case nil: Issue.record("a decision failed")
+            }
+        }
+        #expect(wins.count == 1, "\(decisions)")
+        let b = try await f.store.balance(buyer.address)
+        #expect(b.held == 0 && b.available == (wins.first == true ? 20 : 100))
+        #expect(try await f.checkInvariants().isConsistent)
+    }
+
+    /// A rate limit counts every replica's payments.
+    @Test func aRateLimitIsSharedByTheReplicas() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let replica = try await Replica(of: f); defer { replica.close() }
+        let buyer = Buyer(index: 603)
+        try await f.fund(buyer, 1_000)
+        _ = try await f.store.setPolicy(address: buyer.address, update: PolicyUpdate(rateLimit: .set(3)), authority: .operator("t"))
+        for i in 0..<3 {
+            let service = i % 2 == 0 ? f.service : replica.service
+            guard case .settled = try await service.verify(f.authorization(buyer, amount: 1, version: .v2)) else { Issue.record("refused \(i)"); return }
+        }
+        await expectError(.rateLimited) { _ = try await replica.service.verify(f.authorization(buyer, amount: 1, version: .v2)) }
+        await expectError(.rateLimited) { _ = try await f.service.verify(f.authorization(buyer, amount: 1, version: .v2)) }
+        f.clock.advance(seconds: 20)
+        guard case .settled = try await replica.service.verify(f.authorization(buyer, amount: 1, version: .v2)) else {
+            Issue.record("not allowed after the interval"); return
+        }
+    }
+
+    /// Both replicas sweep at once: every due hold expires exactly once.
+    @Test func sweepsOnBothReplicasExpireEachHoldOnce() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let replica = try await Replica(of: f); defer { replica.close() }
+        let buyers = (0..<12).map { Buyer(index: 610 + $0) }
+        for buyer in buyers {
+            try await f.fund(buyer, 100)
+            _ = try await f.store.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(1)), authority: .operator("t"))
+            for _ in 0..<3 {
+                guard case .held = try await f.service.verify(f.authorization(buyer, amount: 10, version: .v2)) else { Issue.record("not held"); return }
+            }
+        }
+        f.clock.advance(seconds: f.configuration.approvalTimeoutSeconds + 1)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<6 { group.addTask { try await (i % 2 == 0 ? f.store : replica.store).sweepExpiredHolds() } }
+            try await group.waitForAll()
+        }
+        #expect(try await replica.store.approvals(status: .expired, limit: 100).count == 36)
+        for buyer in buyers {
+            let b = try await f.store.balance(buyer.address)
+            #expect(b.held == 0 && b.available == 100)
+        }
+        #expect(try await f.checkInvariants().isConsistent)
+        try await (f.store as! PostgresLedger).refreshTotals()
+        #expect(f.store.totals.paymentsExpired == 36 && f.store.totals.paymentsHeld == 0)
+    }
+
+    /// A key rotated through one replica is used at once through the other (whose cache held
+    /// the old key): the service reads the key again before refusing a signature.
+    @Test func aKeyRotatedOnOneReplicaPaysAtOnceOnTheOther() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let replica = try await Replica(of: f); defer { replica.close() }
+        let buyer = Buyer(index: 604), next = Buyer(index: 605)
+        try await f.fund(buyer, 100)
+        guard case .settled = try await replica.service.verify(f.authorization(buyer, amount: 1, version: .v2)) else { return }
+        try await f.store.rotateKey(address: buyer.address, publicKey: next.keys.publicKey)
+        let auth = PaymentAuthorization.sign(keyPair: next.keys, from: buyer.address, to: sellerAddress(), amount: 2,
+                                             validBefore: f.nowSeconds + 300, nonce: Sodium.randomBytes(32), version: .v2, domain: f.service.domain)
+        guard case .settled = try await replica.service.verify(AuthorizationFields(auth)) else { Issue.record("not settled"); return }
+        await expectError(.invalidSignature) { _ = try await replica.service.verify(f.authorization(buyer, amount: 1, version: .v2)) }
+    }
+}
