@@ -13,6 +13,13 @@ cmd=${1:?usage: postgres-cluster.sh start|stop|pause|resume DIR}
 dir=${2:?usage: postgres-cluster.sh start|stop|pause|resume DIR}
 owner=nanopay-pg
 
+# The server outlives this script: it must not inherit descriptors beyond stdin/stdout/stderr
+# (a caller's pipe, or what a test harness uses to see this script exit, would stay open).
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+done
+
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u "$owner" -- "$@"; else "$@"; fi; }
 

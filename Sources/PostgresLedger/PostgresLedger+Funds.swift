@@ -11,7 +11,7 @@ extension PostgresLedger {
         let writer = writerId, logger = self.logger, addr = address.raw
         let balance = try await withTransaction { connection -> AccountBalance in
             var earlier: (String, String)?
-            for try await row in try await connection.query("SELECT address, amount::text FROM deposits WHERE reference = \(reference)", logger: logger)
+            for try await row in try await connection.send("SELECT address, amount::text FROM deposits WHERE reference = \(reference)", logger: logger)
                 .decode((String, String).self) { earlier = row }
             if let (earlierAddress, earlierAmount) = earlier {
                 guard earlierAddress == addr, try Self.amount(earlierAmount) == amount else {
@@ -34,11 +34,11 @@ extension PostgresLedger {
             }
             row.balance.available = available
             row.balance.totalDeposited = deposited
-            try await connection.query("""
+            try await connection.run("""
                 UPDATE accounts SET public_key = \(row.publicKey.map { ByteBuffer(bytes: $0) }), available = \(available.description)::numeric,
                        total_deposited = \(deposited.description)::numeric WHERE address = \(addr)
                 """, logger: logger)
-            try await connection.query("""
+            try await connection.run("""
                 WITH t AS (INSERT INTO transfers (kind, credit_account, amount, reference, created_at)
                            VALUES ('deposit', \(addr), \(amount.description)::numeric, \(reference), \(now)) RETURNING id)
                 INSERT INTO deposits (reference, address, amount, transfer_id, created_at)
@@ -58,7 +58,7 @@ extension PostgresLedger {
         let writer = writerId, logger = self.logger, addr = address.raw
         let balance = try await withTransaction { connection -> AccountBalance in
             var earlier: (String, String)?
-            for try await row in try await connection.query("SELECT address, amount::text FROM withdrawals WHERE reference = \(reference)", logger: logger)
+            for try await row in try await connection.send("SELECT address, amount::text FROM withdrawals WHERE reference = \(reference)", logger: logger)
                 .decode((String, String).self) { earlier = row }
             let row = try await Self.lockedAccount(connection, address, logger: logger)
             if let (earlierAddress, earlierAmount) = earlier {
@@ -75,11 +75,11 @@ extension PostgresLedger {
             }
             row.balance.available = available
             row.balance.totalWithdrawn = withdrawn
-            try await connection.query("""
+            try await connection.run("""
                 UPDATE accounts SET available = \(available.description)::numeric, total_withdrawn = \(withdrawn.description)::numeric
                  WHERE address = \(addr)
                 """, logger: logger)
-            try await connection.query("""
+            try await connection.run("""
                 WITH t AS (INSERT INTO transfers (kind, debit_account, amount, reference, created_at)
                            VALUES ('withdrawal', \(addr), \(amount.description)::numeric, \(reference), \(now)) RETURNING id)
                 INSERT INTO withdrawals (reference, address, amount, transfer_id, created_at)
@@ -98,7 +98,7 @@ extension PostgresLedger {
         let logger = self.logger, addr = address.raw
         let updated = try await withConnection { connection in
             var n = 0
-            for try await _ in try await connection.query(
+            for try await _ in try await connection.send(
                 "UPDATE accounts SET public_key = \(ByteBuffer(bytes: publicKey)) WHERE address = \(addr) RETURNING 1", logger: logger
             ).decode(Int32.self) { n += 1 }
             return n
@@ -124,9 +124,9 @@ extension PostgresLedger {
                     updated_by = EXCLUDED.updated_by, version = EXCLUDED.version
                 """
             if current == nil {
-                try await connection.query(sql.replacingConflictClause(), logger: logger)
+                try await connection.run(sql.replacingConflictClause(), logger: logger)
             } else {
-                try await connection.query(sql, logger: logger)
+                try await connection.run(sql, logger: logger)
             }
             return p
         }
@@ -138,13 +138,13 @@ extension PostgresLedger {
         let logger = self.logger
         return try await withTransaction { connection in
             var pruned = 0
-            for try await _ in try await connection.query(
+            for try await _ in try await connection.send(
                 "DELETE FROM payments WHERE valid_before < \(cutoff) AND status IN ('rejected','expired') RETURNING 1", logger: logger
             ).decode(Int32.self) { pruned += 1 }
-            for try await _ in try await connection.query(
+            for try await _ in try await connection.send(
                 "UPDATE payments SET live = false WHERE valid_before < \(cutoff) AND live AND status IN ('settled','approved') RETURNING 1", logger: logger
             ).decode(Int32.self) { pruned += 1 }
-            try await connection.query("DELETE FROM payment_identifiers WHERE valid_before < \(cutoff)", logger: logger)
+            try await connection.run("DELETE FROM payment_identifiers WHERE valid_before < \(cutoff)", logger: logger)
             return pruned
         }
     }
@@ -162,7 +162,7 @@ extension PostgresLedger {
         let sql = "SELECT \(accountColumns) FROM accounts WHERE address = $1" + (lock ? " FOR UPDATE" : "")
         var bindings = PostgresBindings()
         bindings.append(address.raw)
-        for try await (key, a, h, d, s, r, w) in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await (key, a, h, d, s, r, w) in try await connection.send(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
             .decode((ByteBuffer?, String, String, String, String, String, String).self) {
             return AccountRow(publicKey: key.map { Array($0.readableBytesView) }, balance: AccountBalance(
                 address: address, available: try amount(a), held: try amount(h), totalDeposited: try amount(d),
@@ -178,7 +178,7 @@ extension PostgresLedger {
     /// Creates the account with zero balances unless it exists; true when it was created.
     static func ensureAccount(_ connection: PostgresConnection, _ address: String, now: Int64, logger: Logger) async throws -> Bool {
         var created = false
-        for try await _ in try await connection.query("""
+        for try await _ in try await connection.send("""
             INSERT INTO accounts (address, available, held, total_deposited, total_spent, total_received, total_withdrawn, created_at)
             VALUES (\(address), 0, 0, 0, 0, 0, 0, \(now)) ON CONFLICT (address) DO NOTHING RETURNING 1
             """, logger: logger).decode(Int32.self) { created = true }
@@ -187,7 +187,7 @@ extension PostgresLedger {
 
     static func count(_ connection: PostgresConnection, writer: String, accounts: Int64 = 0, deposited: Amount = .zero,
                       withdrawn: Amount = .zero, logger: Logger) async throws {
-        try await connection.query("""
+        try await connection.run("""
             INSERT INTO totals AS t (writer, accounts, deposited, withdrawn)
             VALUES (\(writer), \(accounts), \(deposited.description)::numeric, \(withdrawn.description)::numeric)
             ON CONFLICT (writer) DO UPDATE SET accounts = t.accounts + EXCLUDED.accounts, deposited = t.deposited + EXCLUDED.deposited,
@@ -200,7 +200,7 @@ extension PostgresLedger {
             + (lock ? " FOR UPDATE" : "")
         var bindings = PostgresBindings()
         bindings.append(address.raw)
-        for try await (maxAmount, rate, burst, cap, updatedAt, updatedBy, version) in try await connection.query(
+        for try await (maxAmount, rate, burst, cap, updatedAt, updatedBy, version) in try await connection.send(
             PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger
         ).decode((String?, Int64?, Int64?, String?, Int64, String, Int64).self) {
             return Policy(address: address, maxAmount: try maxAmount.map(amount), rateLimit: rate.map { UInt32(clamping: $0) },

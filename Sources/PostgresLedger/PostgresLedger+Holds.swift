@@ -9,7 +9,7 @@ extension PostgresLedger {
         let writer = writerId, logger = self.logger
         let expired = try await withTransaction { connection -> Bool in
             var found: (String, Int64)?
-            for try await row in try await connection.query(
+            for try await row in try await connection.send(
                 "SELECT status, expires_at FROM approvals WHERE id = \(approvalId) AND kind = 'approval' FOR UPDATE", logger: logger
             ).decode((String, Int64).self) { found = row }
             guard let (status, expiresAt) = found else { throw NanoPayError(.approvalNotFound, "no approval with id \(approvalId)") }
@@ -21,11 +21,11 @@ extension PostgresLedger {
             }
             if expiresAt <= now {
                 // Past its window: it expires now (committed), and the decision is refused.
-                try await connection.query("SELECT np_resolve_hold(\(approvalId), 'expired', 'system:expiry', 'approval window ended', \(now), \(writer))", logger: logger)
+                try await connection.run("SELECT np_resolve_hold(\(approvalId), 'expired', 'system:expiry', 'approval window ended', \(now), \(writer))", logger: logger)
                 return true
             }
             let target = approve ? "approved" : "rejected"
-            try await connection.query("SELECT np_resolve_hold(\(approvalId), \(target), \(by), \(reason), \(now), \(writer))", logger: logger)
+            try await connection.run("SELECT np_resolve_hold(\(approvalId), \(target), \(by), \(reason), \(now), \(writer))", logger: logger)
             return false
         }
         try? await refreshTotals()
@@ -41,7 +41,7 @@ extension PostgresLedger {
         enum Step: Sendable { case captured(String, replayed: Bool), voided(replayed: Bool), expired }
         let step = try await withTransaction { connection -> Step in
             var found: (String, ByteBuffer?, String?, Int64)?
-            for try await row in try await connection.query(
+            for try await row in try await connection.send(
                 "SELECT status, capture_token_hash, confirmation_id, expires_at FROM approvals WHERE id = \(id) AND kind = 'reservation' FOR UPDATE",
                 logger: logger
             ).decode((String, ByteBuffer?, String?, Int64).self) { found = row }
@@ -66,16 +66,16 @@ extension PostgresLedger {
                 break
             }
             if expiresAt <= now {
-                try await connection.query("SELECT np_resolve_hold(\(id), 'expired', 'system:expiry', 'approval window ended', \(now), \(writer))", logger: logger)
+                try await connection.run("SELECT np_resolve_hold(\(id), 'expired', 'system:expiry', 'approval window ended', \(now), \(writer))", logger: logger)
                 return .expired
             }
             if capture {
-                for try await cid in try await connection.query(
+                for try await cid in try await connection.send(
                     "SELECT np_resolve_hold(\(id), 'approved', 'reservation:capture', NULL, \(now), \(writer))", logger: logger
                 ).decode(String.self) { return .captured(cid, replayed: false) }
                 throw NanoPayError(.internalError, "capture posted nothing")
             }
-            try await connection.query("SELECT np_resolve_hold(\(id), 'rejected', 'reservation:void', NULL, \(now), \(writer))", logger: logger)
+            try await connection.run("SELECT np_resolve_hold(\(id), 'rejected', 'reservation:void', NULL, \(now), \(writer))", logger: logger)
             return .voided(replayed: false)
         }
         switch step {
@@ -102,7 +102,7 @@ extension PostgresLedger {
         repeat {
             swept = try await withConnection { connection in
                 var n = 0
-                for try await count in try await connection.query("SELECT np_expire_due(\(now), \(writer), 500)", logger: logger).decode(Int32.self) {
+                for try await count in try await connection.send("SELECT np_expire_due(\(now), \(writer), 500)", logger: logger).decode(Int32.self) {
                     n = Int(count)
                 }
                 return n

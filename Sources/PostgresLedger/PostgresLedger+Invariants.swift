@@ -10,14 +10,14 @@ extension PostgresLedger {
     public func checkInvariants() async throws -> InvariantReport {
         let logger = self.logger
         return try await withTransaction { connection in
-            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
+            try await connection.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
             var report = InvariantReport()
-            for try await (accounts, transfers) in try await connection.query("""
+            for try await (accounts, transfers) in try await connection.send("""
                 SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM transfers) + (SELECT count(*) FROM payments WHERE status = 'settled')
                 """, logger: logger).decode((Int64, Int64).self) {
                 report.accounts = Int(accounts); report.transfers = Int(transfers)
             }
-            for try await address in try await connection.query("""
+            for try await address in try await connection.send("""
                 WITH moves (addr, dep, wd, paid, posted, recv, held_in, held_out, released) AS (
                     SELECT credit_account, amount, 0, 0, 0, 0, 0, 0, 0 FROM transfers WHERE kind = 'deposit'
                     UNION ALL SELECT debit_account, 0, amount, 0, 0, 0, 0, 0, 0 FROM transfers WHERE kind = 'withdrawal'
@@ -40,7 +40,7 @@ extension PostgresLedger {
                 """, logger: logger).decode(String.self) {
                 report.violations.append("account \(address): stored balance does not follow from its movements (or has no row)")
             }
-            for try await (spentEqualsReceived, heldMatches, unreceipted) in try await connection.query("""
+            for try await (spentEqualsReceived, heldMatches, unreceipted) in try await connection.send("""
                 SELECT (SELECT coalesce(sum(total_spent), 0) = coalesce(sum(total_received), 0) FROM accounts),
                        NOT EXISTS (SELECT 1 FROM accounts a FULL JOIN
                                      (SELECT payer, sum(amount) pending FROM approvals WHERE status = 'pending' GROUP BY payer) h ON h.payer = a.address

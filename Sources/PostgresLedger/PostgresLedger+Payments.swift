@@ -102,7 +102,7 @@ extension PostgresLedger {
                     do {
                         var out: [RecordedRow] = []
                         out.reserveCapacity(batch.count)
-                        let rows = try await connection.query("""
+                        let rows = try await connection.send("""
                             SELECT o_code, o_message, o_outcome, o_replayed, o_ref, o_expires_at, o_remaining::text, o_confirmed_at, o_retry_after
                             FROM np_record(\(now), \(writer), \(holdTimeouts), \(modes), \(payers), \(nonces), \(payees), \(amounts)::numeric[],
                                            \(validBefores), \(digests), \(keys), \(identifiers), \(audiences), \(scopes), \(lifetimes), \(uses),

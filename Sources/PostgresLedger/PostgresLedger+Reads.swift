@@ -17,7 +17,7 @@ extension PostgresLedger: LedgerStore {
         let logger = self.logger
         let key = try await withConnection { connection in
             var key: [UInt8]?
-            for try await buffer in try await connection.query("SELECT public_key FROM accounts WHERE address = \(raw)", logger: logger)
+            for try await buffer in try await connection.send("SELECT public_key FROM accounts WHERE address = \(raw)", logger: logger)
                 .decode(ByteBuffer?.self) { key = buffer.map { Array($0.readableBytesView) } }
             return key
         }
@@ -39,7 +39,7 @@ extension PostgresLedger: LedgerStore {
     public func settledPayment(confirmationId: String) async throws -> SettledPayment? {
         let logger = self.logger
         return try await withConnection { connection -> SettledPayment? in
-            for try await (payer, payee, amount, nonce, validBefore, remaining, confirmedAt, digest) in try await connection.query("""
+            for try await (payer, payee, amount, nonce, validBefore, remaining, confirmedAt, digest) in try await connection.send("""
                 SELECT payer, payee, amount::text, nonce, valid_before, remaining_balance::text, confirmed_at, auth_digest
                   FROM payments WHERE confirmation_id = \(confirmationId) AND status IN ('settled','approved')
                 """, logger: logger).decode((String, String, String, ByteBuffer, Int64, String?, Int64?, ByteBuffer).self) {
@@ -56,7 +56,7 @@ extension PostgresLedger: LedgerStore {
     public func paymentIdentifier(_ id: String) async throws -> (payer: String, nonce: [UInt8])? {
         let logger = self.logger
         let found = try await withConnection { connection -> IdentifierBinding? in
-            for try await (payer, nonce) in try await connection.query("SELECT payer, nonce FROM payment_identifiers WHERE id = \(id)", logger: logger)
+            for try await (payer, nonce) in try await connection.send("SELECT payer, nonce FROM payment_identifiers WHERE id = \(id)", logger: logger)
                 .decode((String, ByteBuffer).self) { return IdentifierBinding(payer: payer, nonce: Array(nonce.readableBytesView)) }
             return nil
         }
@@ -101,7 +101,7 @@ extension PostgresLedger: LedgerStore {
     static func approvals(_ connection: PostgresConnection, _ query: PostgresQuery, now: UInt64, logger: Logger) async throws -> [Approval] {
         var out: [Approval] = []
         for try await (id, payer, payee, amount, status, reason, requestedAt, expiresAt, decidedBy, decidedAt, decisionReason, confirmationId)
-            in try await connection.query(query, logger: logger)
+            in try await connection.send(query, logger: logger)
             .decode((String, String, String, String, String, String, Int64, Int64, String?, Int64?, String?, String?).self) {
             var a = Approval(id: id, from: try Self.address(payer), to: try Self.address(payee), amount: try Self.amount(amount),
                              status: ApprovalStatus(rawValue: status) ?? .pending, reason: reason,
@@ -120,7 +120,7 @@ extension PostgresLedger: LedgerStore {
         let logger = self.logger, raw = address.raw, n = Int64(limit)
         return try await withConnection { connection in
             var out: [PaymentSummary] = []
-            for try await (payer, payee, amount, status, createdAt, confirmationId, approvalId) in try await connection.query("""
+            for try await (payer, payee, amount, status, createdAt, confirmationId, approvalId) in try await connection.send("""
                 SELECT payer, payee, amount::text, status, created_at, confirmation_id, approval_id FROM (
                     (SELECT seq, payer, payee, amount, status, created_at, confirmation_id, approval_id FROM payments
                       WHERE payer = \(raw) ORDER BY created_at DESC, seq DESC LIMIT \(n))
@@ -141,7 +141,7 @@ extension PostgresLedger: LedgerStore {
         let now = Int64(clamping: configuration.clock.nowMilliseconds())
         let logger = self.logger
         return try await withConnection { connection in
-            for try await n in try await connection.query(
+            for try await n in try await connection.send(
                 "SELECT count(*) FROM approvals WHERE kind = 'approval' AND status = 'pending' AND expires_at > \(now)", logger: logger
             ).decode(Int64.self) { return Int(n) }
             return 0

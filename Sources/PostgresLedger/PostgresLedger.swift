@@ -75,7 +75,8 @@ public final class PostgresLedger: @unchecked Sendable {
     public static func open(_ configuration: Configuration) async throws -> PostgresLedger {
         let ledger = PostgresLedger(configuration)
         do {
-            _ = try await ledger.withConnection { connection in
+            // Migrations may wait for another replica's: a longer bound than one operation's.
+            _ = try await ledger.withConnection(timeoutMilliseconds: max(configuration.operationTimeoutMilliseconds, 150_000)) { connection in
                 try await PostgresMigrations.apply(connection, nowMilliseconds: configuration.clock.nowMilliseconds(), logger: configuration.logger)
             }
             try await ledger.refreshTotals()
@@ -137,7 +138,7 @@ public final class PostgresLedger: @unchecked Sendable {
                 do {
                     let logger = self.logger
                     try await self.withConnection(timeoutMilliseconds: self.configuration.probeTimeoutMilliseconds) { connection in
-                        try await connection.query("SELECT 1", logger: logger)
+                        try await connection.run("SELECT 1", logger: logger)
                     }
                     if ticks % 2 == 0 {
                         try await self.sweepExpiredHolds()
@@ -167,17 +168,19 @@ public final class PostgresLedger: @unchecked Sendable {
         let timeout = timeoutMilliseconds ?? (isHealthy ? configuration.operationTimeoutMilliseconds : configuration.probeTimeoutMilliseconds)
         let client = self.client
         do {
-            let value = try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await client.withConnection { try await body($0) } }
-                group.addTask {
+            // Not a task group: a group waits for every child, and a query on a connection that
+            // died under it may never return (see `PostgresConnection.send`). The caller is
+            // answered at the deadline; the work is left to end on its own.
+            let value: T = try await withCheckedThrowingContinuation { continuation in
+                let answer = FirstAnswer(continuation)
+                let deadline = Task {
                     try await Task.sleep(for: .milliseconds(timeout))
-                    return nil
+                    answer.resume(.failure(NanoPayError(.storageUnavailable, "the database did not answer within \(timeout) ms")))
                 }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let value = first else {
-                    throw NanoPayError(.storageUnavailable, "the database did not answer within \(timeout) ms")
+                Task {
+                    do { answer.resume(.success(try await client.withConnection { try await body($0) })) } catch { answer.resume(.failure(error)) }
+                    deadline.cancel()
                 }
-                return value
             }
             noteOutcome(nil)
             return value
@@ -195,13 +198,13 @@ public final class PostgresLedger: @unchecked Sendable {
         return try await withConnection { connection in
             var attempt = 0
             while true {
-                try await connection.query("BEGIN", logger: logger)
+                try await connection.run("BEGIN", logger: logger)
                 do {
                     let value = try await body(connection)
-                    try await connection.query("COMMIT", logger: logger)
+                    try await connection.run("COMMIT", logger: logger)
                     return value
                 } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    try? await connection.run("ROLLBACK", logger: logger)
                     guard Self.isRetryable(error), attempt < 4 else { throw error }
                     attempt += 1
                     try await Task.sleep(for: .milliseconds(Int64.random(in: 1...(5 << attempt))))
@@ -249,7 +252,7 @@ public final class PostgresLedger: @unchecked Sendable {
         let logger = self.logger
         let totals = try await withConnection { connection in
             var t = LedgerTotals()
-            let rows = try await connection.query("""
+            let rows = try await connection.send("""
                 SELECT coalesce(sum(accounts), 0)::bigint, coalesce(sum(payments_settled), 0)::bigint, coalesce(sum(payments_held), 0)::bigint,
                        coalesce(sum(payments_approved), 0)::bigint, coalesce(sum(payments_rejected), 0)::bigint, coalesce(sum(payments_expired), 0)::bigint,
                        coalesce(sum(volume), 0)::text, coalesce(sum(deposited), 0)::text, coalesce(sum(withdrawn), 0)::text FROM totals
@@ -281,8 +284,8 @@ public final class PostgresLedger: @unchecked Sendable {
         let now = Int64(configuration.clock.nowMilliseconds())
         let logger = self.logger
         return try await withConnection { connection in
-            try await connection.query("INSERT INTO cluster_identity (id, sealed, created_at) VALUES (1, \(ByteBuffer(bytes: candidate)), \(now)) ON CONFLICT (id) DO NOTHING", logger: logger)
-            for try await sealed in try await connection.query("SELECT sealed FROM cluster_identity WHERE id = 1", logger: logger).decode(ByteBuffer.self) {
+            try await connection.run("INSERT INTO cluster_identity (id, sealed, created_at) VALUES (1, \(ByteBuffer(bytes: candidate)), \(now)) ON CONFLICT (id) DO NOTHING", logger: logger)
+            for try await sealed in try await connection.send("SELECT sealed FROM cluster_identity WHERE id = 1", logger: logger).decode(ByteBuffer.self) {
                 return Array(sealed.readableBytesView)
             }
             throw NanoPayError(.internalError, "the cluster identity row is missing")

@@ -19,15 +19,31 @@ enum PostgresMigrations {
 
     static var latestVersion: Int { embedded.map(\.version).max() ?? 0 }
 
-    /// Returns the schema version after applying.
-    static func apply(_ connection: PostgresConnection, nowMilliseconds: UInt64, logger: Logger) async throws -> Int {
-        _ = try await connection.query("SELECT pg_advisory_lock(\(advisoryLockKey))", logger: logger)
+    /// Returns the schema version after applying. Waits (polling, at most `lockWaitSeconds`) while
+    /// another replica holds the lock; the statements themselves run without the session's
+    /// statement timeout, which is sized for payments, not for schema changes.
+    static func apply(_ connection: PostgresConnection, nowMilliseconds: UInt64, logger: Logger, lockWaitSeconds: Int = 120) async throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(lockWaitSeconds)
+        while true {
+            var locked = false
+            for try await got in try await connection.send("SELECT pg_try_advisory_lock(\(advisoryLockKey))", logger: logger).decode(Bool.self) {
+                locked = got
+            }
+            if locked { break }
+            guard ContinuousClock.now < deadline else {
+                throw NanoPayError(.storageUnavailable, "another replica has been migrating the database for over \(lockWaitSeconds) s")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         do {
+            try await connection.run("SET statement_timeout = 0", logger: logger)
             let version = try await applyLocked(connection, nowMilliseconds: nowMilliseconds, logger: logger)
-            _ = try await connection.query("SELECT pg_advisory_unlock(\(advisoryLockKey))", logger: logger)
+            try await connection.run("RESET statement_timeout", logger: logger)
+            try await connection.run("SELECT pg_advisory_unlock(\(advisoryLockKey))", logger: logger)
             return version
         } catch {
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(advisoryLockKey))", logger: logger)
+            try? await connection.run("RESET statement_timeout", logger: logger)
+            try? await connection.run("SELECT pg_advisory_unlock(\(advisoryLockKey))", logger: logger)
             throw error
         }
     }
@@ -35,7 +51,7 @@ enum PostgresMigrations {
     private static func applyLocked(_ connection: PostgresConnection, nowMilliseconds: UInt64, logger: Logger) async throws -> Int {
         try await run(connection, "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)", logger)
         var current = 0
-        for try await version in try await connection.query("SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", logger: logger).decode(Int64.self) {
+        for try await version in try await connection.send("SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", logger: logger).decode(Int64.self) {
             current = Int(version)
         }
         guard current <= latestVersion else {
@@ -46,7 +62,7 @@ enum PostgresMigrations {
             try await run(connection, "BEGIN", logger)
             do {
                 for statement in statements(migration.sql) { try await run(connection, statement, logger) }
-                try await connection.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), \(Int64(nowMilliseconds)))", logger: logger)
+                try await connection.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), \(Int64(nowMilliseconds)))", logger: logger)
                 try await run(connection, "COMMIT", logger)
             } catch {
                 try? await run(connection, "ROLLBACK", logger)
@@ -59,7 +75,7 @@ enum PostgresMigrations {
     }
 
     private static func run(_ connection: PostgresConnection, _ sql: String, _ logger: Logger) async throws {
-        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        try await connection.run(PostgresQuery(unsafeSQL: sql), logger: logger)
     }
 
     /// Splits a migration file into statements: on `;` outside quotes, `$$` bodies and comments
