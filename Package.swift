@@ -127,7 +127,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nanopay-bench", dependencies: [
-            "NanoPayCore", "Enclave", "Ledger", "CSQLite", "CSodium",
+            "NanoPayCore", "Enclave", "Ledger", "PostgresLedger", "CSQLite", "CSodium",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nanopay", dependencies: [

@@ -93,7 +93,9 @@ extension PaymentService {
         guard validBefore - now <= PolicyTightening.lifetimeSecondsMax else {
             throw NanoPayError.invalid("validBefore may be at most \(PolicyTightening.lifetimeSecondsMax) s ahead")
         }
-        guard let key = try await store({ try await ledger.publicKey(address) }) else {
+        // The key as committed now, not a replica's cached copy: a key rotated away must not sign
+        // anything more (a payment's key is checked again under the payer's lock; this is not).
+        guard let key = try await store({ try await ledger.uncachedPublicKey(address) }) else {
             throw NanoPayError(.unknownPayer, "\(address.raw) has no registered key")
         }
         let message = PolicyTightening.message(domain: domain, address: address, version: version, maxAmount: maxAmount,

@@ -20,6 +20,17 @@ public enum DatabaseAdmin {
         }
     }
 
+    /// A server setting as `SHOW` reports it (e.g. `synchronous_commit`, for the bench's report).
+    public static func setting(_ name: String, on url: DatabaseURL) async throws -> String {
+        guard name.allSatisfy({ $0.isLetter || $0 == "_" }) else { throw NanoPayError.invalid("not a setting name: \(name)") }
+        return try await withConnection(url) { connection in
+            for try await value in try await connection.query(PostgresQuery(unsafeSQL: "SHOW \(name)"), logger: logger).decode(String.self) {
+                return value
+            }
+            return "?"
+        }
+    }
+
     /// One statement on its own connection (for checks that must not go through a ledger).
     public static func withConnection<T: Sendable>(_ url: DatabaseURL, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let configuration = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.user, password: url.password,

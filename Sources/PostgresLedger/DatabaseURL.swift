@@ -39,6 +39,15 @@ public struct DatabaseURL: Sendable, Equatable {
         "postgres://\(user)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)"
     }
 
+    /// The URL as `DatabaseURL(parsing:)` reads it, password included: for handing to a child
+    /// process, never for printing (`redacted`).
+    public var text: String {
+        let allowed = CharacterSet.urlUserAllowed.subtracting(CharacterSet(charactersIn: ":@/"))
+        let u = user.addingPercentEncoding(withAllowedCharacters: allowed) ?? user
+        let p = password.map { ":" + ($0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0) } ?? ""
+        return "postgres://\(u)\(p)@\(host):\(port)/\(database.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? database)"
+    }
+
     /// The same server and credentials, another database (tests make one per test).
     public func with(database: String) -> DatabaseURL {
         var copy = self

@@ -5,6 +5,7 @@ extension PostgresLedger {
     /// Credits a deposit, idempotent by its reference across replicas (a concurrent duplicate
     /// meets the unique reference, is retried, and is then answered as the repeat it is).
     public func deposit(address: TONAddress, amount: Amount, publicKey: [UInt8]?, reference: String) async throws -> AccountBalance {
+        try await expireDueHoldsFirst()
         guard amount != .zero else { throw NanoPayError.invalid("a deposit must be more than zero") }
         defer { if publicKey != nil { keys.invalidate(address.raw) } }
         let now = Int64(clamping: configuration.clock.nowMilliseconds())
@@ -29,7 +30,8 @@ extension PostgresLedger {
                 }
                 row.publicKey = publicKey
             }
-            guard let available = row.balance.available.adding(amount), let deposited = row.balance.totalDeposited.adding(amount) else {
+            guard let available = row.balance.available.adding(amount), let deposited = row.balance.totalDeposited.adding(amount),
+                  try await Self.counterFits(connection, "deposited", adding: amount, logger: logger) else {
                 throw NanoPayError(.amountOverflow, "the deposit would overflow a 128-bit balance")
             }
             row.balance.available = available
@@ -53,6 +55,7 @@ extension PostgresLedger {
 
     /// Records an operator withdrawal, idempotent by reference. Takes only available funds.
     public func withdraw(address: TONAddress, amount: Amount, reference: String) async throws -> AccountBalance {
+        try await expireDueHoldsFirst()
         guard amount != .zero else { throw NanoPayError.invalid("a withdrawal must be more than zero") }
         let now = Int64(clamping: configuration.clock.nowMilliseconds())
         let writer = writerId, logger = self.logger, addr = address.raw
@@ -70,7 +73,8 @@ extension PostgresLedger {
             guard var row, let available = row.balance.available.subtracting(amount) else {
                 throw NanoPayError(.insufficientBalance, "available balance \(row?.balance.available ?? .zero) is less than \(amount)")
             }
-            guard let withdrawn = row.balance.totalWithdrawn.adding(amount) else {
+            guard let withdrawn = row.balance.totalWithdrawn.adding(amount),
+                  try await Self.counterFits(connection, "withdrawn", adding: amount, logger: logger) else {
                 throw NanoPayError(.amountOverflow, "withdrawal total would overflow")
             }
             row.balance.available = available
@@ -94,6 +98,7 @@ extension PostgresLedger {
 
     /// Operator key rotation. Other replicas see it within the key cache's lifetime.
     public func rotateKey(address: TONAddress, publicKey: [UInt8]) async throws {
+        try await expireDueHoldsFirst()
         defer { keys.invalidate(address.raw) }
         let logger = self.logger, addr = address.raw
         let updated = try await withConnection { connection in
@@ -107,6 +112,7 @@ extension PostgresLedger {
     }
 
     public func setPolicy(address: TONAddress, update: PolicyUpdate, authority: PolicyAuthority, expectedVersion: UInt64?) async throws -> Policy {
+        try await expireDueHoldsFirst()
         let now = configuration.clock.nowMilliseconds()
         let logger = self.logger, addr = address.raw
         return try await withTransaction { connection in
@@ -134,6 +140,7 @@ extension PostgresLedger {
 
     /// Frees nonces of authorizations past validBefore plus the grace period; receipts stay.
     public func pruneNonces() async throws -> Int {
+        try await expireDueHoldsFirst()
         let cutoff = Int64(configuration.clock.nowMilliseconds() / 1000) - Int64(configuration.nonceGraceSeconds)
         let logger = self.logger
         return try await withTransaction { connection in
@@ -193,6 +200,17 @@ extension PostgresLedger {
             ON CONFLICT (writer) DO UPDATE SET accounts = t.accounts + EXCLUDED.accounts, deposited = t.deposited + EXCLUDED.deposited,
                 withdrawn = t.withdrawn + EXCLUDED.withdrawn
             """, logger: logger)
+    }
+
+    /// Whether the cluster's counter (a u128, as in the embedded engine) can take `amount` more.
+    static func counterFits(_ connection: PostgresConnection, _ column: String, adding amount: Amount, logger: Logger) async throws -> Bool {
+        precondition(["deposited", "withdrawn", "volume"].contains(column))
+        var binds = PostgresBindings()
+        binds.append(amount.description)
+        for try await fits in try await connection.send(PostgresQuery(
+            unsafeSQL: "SELECT coalesce(sum(\(column)), 0) + $1::numeric <= 340282366920938463463374607431768211455 FROM totals", binds: binds
+        ), logger: logger).decode(Bool.self) { return fits }
+        return true
     }
 
     static func policy(_ connection: PostgresConnection, _ address: TONAddress, lock: Bool, logger: Logger) async throws -> Policy? {

@@ -5,6 +5,7 @@ extension PostgresLedger {
     /// Approves (posts) or rejects (voids) a pending hold, exactly once across replicas: the
     /// hold's row is locked first, then `np_resolve_hold` locks its accounts in address order.
     public func decideHold(approvalId: String, approve: Bool, by: String, reason: String?) async throws -> (Approval, SettledPayment?) {
+        try await expireDueHoldsFirst()
         let now = Int64(clamping: configuration.clock.nowMilliseconds())
         let writer = writerId, logger = self.logger
         let expired = try await withTransaction { connection -> Bool in
@@ -36,6 +37,7 @@ extension PostgresLedger {
     /// Captures or voids a reservation for the holder of its token, once; the same resolution
     /// again answers again, the other is refused.
     public func resolveReservation(id: String, captureTokenHash: [UInt8], capture: Bool) async throws -> ReservationResolution {
+        try await expireDueHoldsFirst()
         let now = Int64(clamping: configuration.clock.nowMilliseconds())
         let writer = writerId, logger = self.logger
         enum Step: Sendable { case captured(String, replayed: Bool), voided(replayed: Bool), expired }
@@ -92,6 +94,13 @@ extension PostgresLedger {
             }
             return .captured(settled, replayed: replayed)
         }
+    }
+
+    /// As every batch of the embedded engine does, a write first expires the holds that are due
+    /// (in a transaction of its own: expiry is idempotent, and a separate transaction keeps this
+    /// write's own locks in their usual order).
+    func expireDueHoldsFirst() async throws(NanoPayError) {
+        do { try await sweepExpiredHolds() } catch { throw NanoPayError.wrap(error) }
     }
 
     /// Expires every due hold; any number of replicas may sweep at once (SKIP LOCKED).

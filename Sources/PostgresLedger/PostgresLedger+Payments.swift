@@ -68,9 +68,6 @@ extension PostgresLedger {
             batchCount.add(1, ordering: .relaxed)
             batchedOps.add(batch.count, ordering: .relaxed)
             for (item, result) in zip(batch, results) { item.done(result) }
-            if results.contains(where: { if case .success(let row) = $0 { row.code == nil } else { false } }) {
-                try? await refreshTotals()
-            }
         }
     }
 
@@ -114,7 +111,11 @@ extension PostgresLedger {
                                                    expiresAtMilliseconds: expires, remaining: remaining, confirmedAtSeconds: confirmed,
                                                    retryAfterSeconds: retry))
                         }
-                        guard out.count == batch.count else { throw NanoPayError(.internalError, "np_record answered \(out.count) of \(batch.count)") }
+                        // The last row carries the cluster's counters (outcome 'totals').
+                        guard out.count == batch.count + 1, let last = out.popLast(), last.outcome == "totals" else {
+                            throw NanoPayError(.internalError, "np_record answered \(out.count) rows for \(batch.count) payments")
+                        }
+                        if let totals = Self.totals(csv: last.message ?? "") { self.publish(totals) }
                         return out
                     } catch where Self.isRetryable(error) && attempt < 4 {
                         attempt += 1

@@ -127,7 +127,8 @@ public final class PostgresLedger: @unchecked Sendable {
     // MARK: Health
 
     /// Probes the database twice a second with a short timeout, so /health notices an outage
-    /// with no traffic and sees the return; runs this replica's share of the expiry sweep.
+    /// with no traffic and sees the return, and refreshes the counters other replicas move.
+    /// (The expiry sweep is the service's, every second, as on the embedded engine.)
     private func startMonitor() {
         monitor = Task { [weak self] in
             var ticks = 0
@@ -140,10 +141,7 @@ public final class PostgresLedger: @unchecked Sendable {
                     try await self.withConnection(timeoutMilliseconds: self.configuration.probeTimeoutMilliseconds) { connection in
                         try await connection.run("SELECT 1", logger: logger)
                     }
-                    if ticks % 2 == 0 {
-                        try await self.sweepExpiredHolds()
-                        try await self.refreshTotals()
-                    }
+                    if ticks % 2 == 0 { try await self.refreshTotals() }
                 } catch {}
             }
         }
@@ -248,7 +246,8 @@ public final class PostgresLedger: @unchecked Sendable {
 
     // MARK: Totals
 
-    func refreshTotals() async throws(NanoPayError) {
+    /// Reads the cluster's counters now (they are otherwise refreshed after each batch and twice a second).
+    public func refreshTotals() async throws(NanoPayError) {
         let logger = self.logger
         let totals = try await withConnection { connection in
             var t = LedgerTotals()
@@ -264,10 +263,25 @@ public final class PostgresLedger: @unchecked Sendable {
             }
             return t
         }
-        committedTotals.withLock { $0 = totals }
+        publish(totals)
     }
 
     public var totals: LedgerTotals { committedTotals.withLock { $0 } }
+
+    func publish(_ totals: LedgerTotals) { committedTotals.withLock { $0 = totals } }
+
+    /// The counters as `np_record`'s last row spells them (sums, comma-separated, in
+    /// `LedgerTotals` order).
+    static func totals(csv: String) -> LedgerTotals? {
+        let f = csv.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard f.count == 9, let a = UInt64(f[0]), let s = UInt64(f[1]), let h = UInt64(f[2]), let ap = UInt64(f[3]), let r = UInt64(f[4]),
+              let e = UInt64(f[5]), let v = try? Amount(parsing: f[6]), let d = try? Amount(parsing: f[7]), let w = try? Amount(parsing: f[8])
+        else { return nil }
+        var t = LedgerTotals()
+        t.accounts = a; t.paymentsSettled = s; t.paymentsHeld = h; t.paymentsApproved = ap; t.paymentsRejected = r; t.paymentsExpired = e
+        t.volume = v; t.deposited = d; t.withdrawn = w
+        return t
+    }
 
     public var status: StorageStatus {
         let batches = batchCount.load(ordering: .relaxed)

@@ -5,6 +5,7 @@ import Enclave
 import Foundation
 import Ledger
 import NanoPayCore
+import PostgresLedger
 
 /// `nanopay-bench`: measures CyberNanoPay on this machine in one run (see BENCHMARKS.md).
 ///
@@ -31,11 +32,14 @@ struct NanoPayBench: AsyncParsableCommand {
     @Flag(help: "Print the results as JSON.") var json = false
     @Flag(help: "Keep the temporary data directory and nanopayd's log.") var keepData = false
     @Flag(help: "Run only the ledger-alone phase (for profiling the writer).") var ledgerOnlyPhase = false
+    @Option(help: "PostgreSQL server to run replicas on, postgres://USER[:PASSWORD]@HOST[:PORT]/DB (a fresh database is created there for the run and dropped after).") var databaseURL: String?
+    @Option(help: "nanopayd replicas on --database-url, the load spread over them (1 to 16).") var replicas: Int = 2
 
     func validate() throws {
         guard (1...1_000_000).contains(accounts) else { throw ValidationError("--accounts must be 1 to 1000000") }
         guard (0...10_000_000).contains(spentNonces) else { throw ValidationError("--spent-nonces must be 0 to 10000000") }
         guard duration > 0, concurrency > 0, rate > 0 else { throw ValidationError("duration, concurrency and rate must be positive") }
+        guard (1...16).contains(replicas) else { throw ValidationError("--replicas must be 1 to 16") }
     }
 
     static let seller = TONAddress(workchain: 0, hash: [UInt8](repeating: 0x5e, count: 32))
@@ -58,6 +62,17 @@ struct NanoPayBench: AsyncParsableCommand {
         let bare = Self.bareVerifyRate(seconds: 2)
         report["bareVerify"] = ["perSecond": bare, "microseconds": 1e6 / bare]
         log(String(format: "bare libsodium verify: %.0f/s (%.1f us)", bare, 1e6 / bare))
+
+        if let databaseURL {
+            let server: DatabaseURL
+            do { server = try DatabaseURL(parsing: databaseURL) } catch { throw ValidationError(error.description) }
+            try await replicated(server: server, replicas: replicas, report: &report)
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            }
+            return
+        }
 
         // 2. Seed a data directory, then start nanopayd on it.
         let work = NSTemporaryDirectory() + "nanopay-bench-" + Hex.encode(Sodium.randomBytes(6))

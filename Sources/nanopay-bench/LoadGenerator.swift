@@ -108,6 +108,8 @@ final class LoadRun: @unchecked Sendable {
         var latency = LatencyHistogram()
         var seconds: Double = 0
         var firstFailure: String?
+        /// The same figures for each port (replica), when the run spread over several.
+        var byPort: [UInt16: Result] = [:]
     }
 
     private let lock = NSLock()
@@ -129,8 +131,14 @@ final class LoadRun: @unchecked Sendable {
     /// `itemsPerRequest` and `check` validate each answer (a failure is any non-200 or a failed check).
     func run(port: UInt16, connections: Int, seconds: Double, ratePerSecond: Double? = nil, itemsPerRequest: Int = 1,
              check: @escaping @Sendable ([UInt8]) -> Bool = { _ in true }) throws -> Result {
+        try run(ports: [port], connections: connections, seconds: seconds, ratePerSecond: ratePerSecond, itemsPerRequest: itemsPerRequest, check: check)
+    }
+
+    /// The same, with connection i to `ports[i % ports.count]` (replicas behind no balancer).
+    func run(ports: [UInt16], connections: Int, seconds: Double, ratePerSecond: Double? = nil, itemsPerRequest: Int = 1,
+             check: @escaping @Sendable ([UInt8]) -> Bool = { _ in true }) throws -> Result {
         var conns: [BlockingConnection] = []
-        for _ in 0..<connections { conns.append(try BlockingConnection(port: port)) }
+        for i in 0..<connections { conns.append(try BlockingConnection(port: ports[i % ports.count])) }
         final class Results: @unchecked Sendable {
             let lock = NSLock()
             var all: [Result]
@@ -177,10 +185,14 @@ final class LoadRun: @unchecked Sendable {
         group.wait()
         var total = Result()
         total.seconds = Date().timeIntervalSince(start)
-        for r in results.all {
+        for (i, r) in results.all.enumerated() {
             total.requests += r.requests; total.items += r.items; total.failures += r.failures
             total.latency.merge(r.latency)
             if total.firstFailure == nil { total.firstFailure = r.firstFailure }
+            let port = ports[i % ports.count]
+            var p = total.byPort[port] ?? Result()
+            p.requests += r.requests; p.items += r.items; p.failures += r.failures; p.latency.merge(r.latency); p.seconds = total.seconds
+            total.byPort[port] = p
         }
         return total
     }

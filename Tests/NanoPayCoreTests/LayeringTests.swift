@@ -19,7 +19,7 @@ import Testing
         "NanoPaySeller": ["NanoPayCore", "NanoPayClient"],
         "nanopay-example-seller": ["NanoPayCore", "NanoPayClient", "NanoPaySeller"],
         "nanopay": ["NanoPayCore", "NanoPayClient"],
-        "nanopay-bench": ["NanoPayCore", "Enclave", "Ledger", "CSQLite", "CSodium"],
+        "nanopay-bench": ["NanoPayCore", "Enclave", "Ledger", "PostgresLedger", "CSQLite", "CSodium"],
         // The gateway is a client of nanopayd, over HTTP only: the seller's side, never the server's.
         "NanoPayGateway": ["NanoPayCore", "NanoPayClient", "NanoPaySeller"],
         "nanopay-gateway": ["NanoPayCore", "NanoPayClient", "NanoPayGateway"],

@@ -16,7 +16,7 @@ CREATE FUNCTION np_record_one(
     p_payer text, p_nonce bytea, p_payee text, p_amount numeric, p_valid_before bigint,
     p_digest bytea, p_key bytea, p_pid text,
     p_t_audience text, p_t_scope text, p_t_lifetime bigint, p_t_uses bigint,
-    p_reserve_timeout_s bigint, p_token_hash bytea,
+    p_reserve_timeout_s bigint, p_token_hash bytea, p_volume_before numeric,
     OUT o_code text, OUT o_message text, OUT o_outcome text, OUT o_replayed boolean, OUT o_ref text,
     OUT o_expires_at bigint, OUT o_remaining numeric, OUT o_confirmed_at bigint, OUT o_retry_after bigint,
     OUT d_settled bigint, OUT d_held bigint, OUT d_volume numeric, OUT d_accounts bigint)
@@ -182,8 +182,9 @@ BEGIN
         IF NOT v_is_reservation THEN d_held := 1; END IF;
     ELSE
         SELECT available, total_received INTO v_payee_available, v_payee_received FROM accounts WHERE address = p_payee;
+        -- The cluster's volume counter is a u128 too, as in the embedded engine.
         IF v_payer.total_spent + p_amount > c_max OR coalesce(v_payee_available, 0) + p_amount > c_max
-           OR coalesce(v_payee_received, 0) + p_amount > c_max THEN
+           OR coalesce(v_payee_received, 0) + p_amount > c_max OR p_volume_before + p_amount > c_max THEN
             o_code := 'amount_overflow'; o_message := 'the payment would overflow a 128-bit balance'; RETURN;
         END IF;
         v_cid := np_confirmation_id(p_payer, p_digest, p_now);
@@ -234,14 +235,30 @@ LANGUAGE plpgsql AS $$
 DECLARE
     r record;
     t_settled bigint := 0; t_held bigint := 0; t_volume numeric := 0; t_accounts bigint := 0;
+    v_due text[];
+    v_id text;
+    v_volume numeric;
 BEGIN
-    PERFORM 1 FROM accounts WHERE address = ANY (p_payer || p_payee) ORDER BY address FOR UPDATE;
+    -- Holds that are due expire first, as every batch of the embedded engine does (their funds
+    -- are available to this batch); at most 64 here, the service's periodic sweep takes the rest.
+    -- Locks: due holds (never waiting), then every account in address order.
+    SELECT coalesce(array_agg(id), '{}') INTO v_due FROM (
+        SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= p_now
+         ORDER BY expires_at LIMIT 64 FOR UPDATE SKIP LOCKED) due;
+    PERFORM 1 FROM accounts
+     WHERE address = ANY (p_payer || p_payee || ARRAY(SELECT payer FROM approvals WHERE id = ANY (v_due))
+                          || ARRAY(SELECT payee FROM approvals WHERE id = ANY (v_due)))
+     ORDER BY address FOR UPDATE;
+    FOREACH v_id IN ARRAY v_due LOOP
+        PERFORM np_resolve_hold(v_id, 'expired', 'system:expiry', 'approval window ended', p_now, p_writer);
+    END LOOP;
+    SELECT coalesce(sum(volume), 0) INTO v_volume FROM totals;
     FOR i IN 1 .. coalesce(array_length(p_payer, 1), 0) LOOP
         r := np_record_one(p_now, p_hold_timeout_s[i], p_mode[i], p_payer[i], p_nonce[i], p_payee[i], p_amount[i], p_valid_before[i],
                            p_digest[i], p_key[i], nullif(p_pid[i], ''),
                            CASE WHEN p_t_lifetime[i] > 0 THEN p_t_audience[i] END, CASE WHEN p_t_lifetime[i] > 0 THEN p_t_scope[i] END,
                            CASE WHEN p_t_lifetime[i] > 0 THEN p_t_lifetime[i] END, nullif(p_t_uses[i], 0),
-                           p_reserve_timeout_s[i], nullif(p_token_hash[i], ''::bytea));
+                           p_reserve_timeout_s[i], nullif(p_token_hash[i], ''::bytea), v_volume + t_volume);
         o_code := r.o_code; o_message := r.o_message; o_outcome := r.o_outcome; o_replayed := r.o_replayed; o_ref := r.o_ref;
         o_expires_at := r.o_expires_at; o_remaining := r.o_remaining; o_confirmed_at := r.o_confirmed_at; o_retry_after := r.o_retry_after;
         t_settled := t_settled + r.d_settled; t_held := t_held + r.d_held; t_volume := t_volume + r.d_volume; t_accounts := t_accounts + r.d_accounts;
@@ -253,6 +270,14 @@ BEGIN
             ON CONFLICT (writer) DO UPDATE SET accounts = t.accounts + t_accounts, payments_settled = t.payments_settled + t_settled,
                 payments_held = t.payments_held + t_held, volume = t.volume + t_volume;
     END IF;
+    -- One more row, outcome 'totals': the cluster's counters as this batch leaves them, so the
+    -- replica's /stats is current when its callers are answered, at no extra round trip.
+    o_code := NULL; o_outcome := 'totals'; o_replayed := false; o_ref := NULL; o_expires_at := NULL; o_remaining := NULL;
+    o_confirmed_at := NULL; o_retry_after := NULL;
+    SELECT concat_ws(',', coalesce(sum(accounts), 0), coalesce(sum(payments_settled), 0), coalesce(sum(payments_held), 0),
+                     coalesce(sum(payments_approved), 0), coalesce(sum(payments_rejected), 0), coalesce(sum(payments_expired), 0),
+                     coalesce(sum(volume), 0), coalesce(sum(deposited), 0), coalesce(sum(withdrawn), 0)) INTO o_message FROM totals;
+    RETURN NEXT;
 END $$;
 
 -- Moves a pending hold (approval or reservation) to its final state with the matching transfer.
@@ -273,6 +298,9 @@ BEGIN
     v_is_reservation := v.kind = 'reservation';
     PERFORM 1 FROM accounts WHERE address IN (v.payer, v.payee) ORDER BY address FOR UPDATE;
     IF p_status = 'approved' THEN
+        IF (SELECT coalesce(sum(volume), 0) FROM totals) + v.amount > 340282366920938463463374607431768211455 THEN
+            PERFORM np_refuse('amount_overflow', 'posting would overflow a 128-bit balance');
+        END IF;
         SELECT auth_digest INTO v_digest FROM payments WHERE payer = v.payer AND nonce = v.nonce AND live;
         v_cid := np_confirmation_id(v.payer, v_digest, p_now);
         UPDATE accounts SET held = held - v.amount, total_spent = total_spent + v.amount WHERE address = v.payer

@@ -22,7 +22,7 @@ import Testing
 
     @Test func ledgerMatchesTheReferenceModel() async throws {
         for seed in Self.seeds {
-            let sim = try Simulator(seed: seed)
+            let sim = try await Simulator(seed: seed)
             defer { sim.close() }
             do {
                 try await sim.run(steps: Self.steps)
@@ -35,12 +35,28 @@ import Testing
         }
     }
 
+    /// The same seeded workload over two replicas on one PostgreSQL database (each operation to
+    /// either, a "reopen" restarts a replica), checked against the same model and invariants.
+    @Test func twoPostgresReplicasMatchTheReferenceModel() async throws {
+        for seed in Self.seeds.prefix(Self.seeds == Self.ciSeeds ? 4 : Self.seeds.count) {
+            let sim = try await Simulator(seed: seed, engine: .postgres)
+            defer { sim.close() }
+            do {
+                try await sim.run(steps: Self.steps)
+            } catch let failure as SimulationFailure {
+                Issue.record("postgres: \(failure)")
+                return
+            }
+            #expect(sim.model.totals.settled > 0, "seed \(seed): no payment settled")
+        }
+    }
+
     /// The simulator must reach every kind of operation and outcome over the CI seeds.
     @Test func simulationCoversEveryOperation() async throws {
         var counts: [String: Int] = [:]
         var outcomes = Set<String>()
         for seed in Self.ciSeeds.prefix(4) {
-            let sim = try Simulator(seed: seed)
+            let sim = try await Simulator(seed: seed)
             defer { sim.close() }
             try await sim.run(steps: 300)
             counts.merge(sim.counts, uniquingKeysWith: +)

@@ -3,6 +3,7 @@ import Ledger
 import NanoPayCore
 import NanoPayService
 import NanoPayTestSupport
+import PostgresLedger
 
 /// SplitMix64: a tiny seeded generator so a failing run reproduces from its seed.
 struct SeededRandom: RandomNumberGenerator {
@@ -57,6 +58,8 @@ final class Simulator {
     let seed: UInt64
     var rng: SeededRandom
     let fixture: Fixture
+    /// On PostgreSQL: a second replica on the same database; each operation goes to either.
+    var replica: Replica?
     var model: ReferenceModel
     let buyers: [SimBuyer]
     /// Never deposits: its payments are from an unknown payer.
@@ -73,10 +76,11 @@ final class Simulator {
     /// Every kind of answer seen ("settled", "replayed", "held" or an error code).
     var observedOutcomes = Set<String>()
 
-    init(seed: UInt64) throws {
+    init(seed: UInt64, engine: LedgerEngine = .sqlite) async throws {
         self.seed = seed
         rng = SeededRandom(state: seed)
-        fixture = try Fixture()
+        fixture = try await Fixture.make(engine)
+        if engine == .postgres { replica = try await Replica(of: fixture) }
         model = ReferenceModel(approvalTimeoutSeconds: fixture.configuration.approvalTimeoutSeconds)
         func buyer(_ i: Int) -> SimBuyer {
             SimBuyer(address: TONAddress(workchain: i % 2 == 0 ? 0 : -1, hash: Sodium.sha256(Array("sim-buyer-\(i)".utf8))),
@@ -86,7 +90,19 @@ final class Simulator {
         stranger = buyer(99)
     }
 
-    func close() { fixture.close() }
+    func close() { replica?.close(); fixture.close() }
+
+    /// The replica this operation goes to (always the fixture's on SQLite; the generator is not
+    /// consumed then, so SQLite's seeds replay as before).
+    var service: PaymentService {
+        guard let replica else { return fixture.service }
+        return rng.chance(50) ? fixture.service : replica.service
+    }
+
+    var store: any LedgerStore {
+        guard let replica else { return fixture.store }
+        return rng.chance(50) ? fixture.store : replica.store
+    }
 
     var now: UInt64 { fixture.clock.nowMilliseconds() }
 
@@ -192,7 +208,7 @@ final class Simulator {
                 let target = buyers.first { $0.address.raw == address }!
                 model.expireHolds(nowMilliseconds: now)
                 let expected = model.deposit(address: address, amount: amount, key: key, reference: reference)
-                let (observed, _) = try await outcome { try await fixture.ledger.deposit(address: target.address, amount: Amount(amount), publicKey: key, reference: reference) }
+                let (observed, _) = try await outcome { try await store.deposit(address: target.address, amount: Amount(amount), publicKey: key, reference: reference) }
                 return try expect(observed, expected)
             }
             operation = "deposit.conflict"
@@ -200,7 +216,7 @@ final class Simulator {
         references.append(reference)
         model.expireHolds(nowMilliseconds: now)
         let expected = model.deposit(address: buyer.address.raw, amount: amount, key: key, reference: reference)
-        let (observed, _) = try await outcome { try await fixture.ledger.deposit(address: buyer.address, amount: Amount(amount), publicKey: key, reference: reference) }
+        let (observed, _) = try await outcome { try await store.deposit(address: buyer.address, amount: Amount(amount), publicKey: key, reference: reference) }
         try expect(observed, expected)
     }
 
@@ -222,7 +238,7 @@ final class Simulator {
         }
         model.expireHolds(nowMilliseconds: now)
         let expected = model.withdraw(address: address.raw, amount: amount, reference: reference)
-        let (observed, _) = try await outcome { try await fixture.ledger.withdraw(address: address, amount: Amount(amount), reference: reference) }
+        let (observed, _) = try await outcome { try await store.withdraw(address: address, amount: Amount(amount), reference: reference) }
         try expect(observed, expected)
     }
 
@@ -274,7 +290,7 @@ final class Simulator {
         let expected = expectedPayment(s)
         let observed: ReferenceModel.Outcome
         do {
-            switch try await fixture.service.verify(s.fields) {
+            switch try await service.verify(s.fields) {
             case .settled(let receipt, let replayed):
                 guard receipt.verify(pinnedEnclaveKey: fixture.enclave.publicKey) else { throw fail("receipt signature does not verify") }
                 guard receipt.from == s.payer, receipt.to == s.payee, receipt.amount.value == s.amount else { throw fail("receipt fields differ from the authorization") }
@@ -357,7 +373,7 @@ final class Simulator {
         }
         let observed: ReferenceModel.Outcome
         do {
-            switch try await fixture.service.check(s.fields) {
+            switch try await service.check(s.fields) {
             case .settled(let receipt, let replayed): observed = .settled(replayed: replayed, remaining: receipt.remainingBalance.value)
             case .held(_, let expiresAt): observed = .held(expiresAtMilliseconds: expiresAt)
             }
@@ -375,7 +391,7 @@ final class Simulator {
         let id = holdIds.isEmpty || rng.chance(5) ? "apr_000000000000000000000000" : rng.pick(holdIds.keys.sorted())
         model.expireHolds(nowMilliseconds: now)
         let expected = model.decide(holdId: holdIds[id] ?? "none", approve: approve)
-        let (observed, result) = try await outcome { try await fixture.ledger.decideHold(approvalId: id, approve: approve, by: "sim", reason: nil) }
+        let (observed, result) = try await outcome { try await store.decideHold(approvalId: id, approve: approve, by: "sim", reason: nil) }
         try expect(observed, expected)
         if approve, let (approval, receipt) = result {
             guard approval.status == .approved, let receipt,
@@ -422,7 +438,7 @@ final class Simulator {
         model.expireHolds(nowMilliseconds: now)
         let expected = model.setPolicy(address: address.raw, maxAmount: mm, rateLimit: rm, rateBurst: bm, dailyCap: dm, byPayer: false)
         let (observed, _) = try await outcome {
-            try await fixture.ledger.setPolicy(address: address, update: PolicyUpdate(maxAmount: mu, rateLimit: ru, rateBurst: bu, dailyCap: du),
+            try await store.setPolicy(address: address, update: PolicyUpdate(maxAmount: mu, rateLimit: ru, rateBurst: bu, dailyCap: du),
                                                authority: .operator("sim"))
         }
         try expect(observed, expected)
@@ -444,7 +460,7 @@ final class Simulator {
         let registered = model.accounts[buyer.address.raw]?.key
         let keyPair = buyer.keys.first { $0.publicKey == registered } ?? buyer.keys[0]
         // Signed, as a payer would, against the version of the policy it reads now.
-        let version = try await fixture.ledger.policy(buyer.address)?.version ?? 0
+        let version = try await store.policy(buyer.address)?.version ?? 0
         let signature = PolicyTightening.sign(keyPair: keyPair, domain: fixture.service.domain, address: buyer.address, version: version,
                                               maxAmount: max.map { Amount($0) }, rateLimit: rate,
                                               dailyCap: cap.map { Amount($0) }, validBefore: validBefore)
@@ -458,7 +474,7 @@ final class Simulator {
                                        dailyCap: cap.map { .set($0) } ?? .keep, byPayer: true)
         }
         let (observed, _) = try await outcome {
-            try await fixture.service.tightenPolicy(address: buyer.address, version: version, maxAmount: max.map { Amount($0) }, rateLimit: rate,
+            try await service.tightenPolicy(address: buyer.address, version: version, maxAmount: max.map { Amount($0) }, rateLimit: rate,
                                                     dailyCap: cap.map { Amount($0) }, validBefore: validBefore, signature: signature)
         }
         try expect(observed, expected)
@@ -474,7 +490,7 @@ final class Simulator {
             model.accounts[buyer.address.raw]!.key = key
             expected = .done
         }
-        let (observed, _) = try await outcome { try await fixture.ledger.rotateKey(address: buyer.address, publicKey: key) }
+        let (observed, _) = try await outcome { try await store.rotateKey(address: buyer.address, publicKey: key) }
         try expect(observed, expected)
     }
 
@@ -482,28 +498,38 @@ final class Simulator {
         operation = "prune"
         model.expireHolds(nowMilliseconds: now)
         let expected = model.pruneNonces(nowMilliseconds: now)
-        let (_, pruned) = try await outcome { try await fixture.ledger.pruneNonces() }
+        let (_, pruned) = try await outcome { try await store.pruneNonces() }
         guard pruned == expected else { throw fail("pruned \(pruned.map(String.init) ?? "nil") nonces, the model expected \(expected)") }
     }
 
     func reopen() async throws {
         operation = "reopen"
-        try fixture.reopen()
+        if let old = replica {
+            // A replica restarts: a new engine (empty caches, a new writer id) on the same database.
+            old.close()
+            replica = try await Replica(of: fixture)
+        } else {
+            try fixture.reopen()
+        }
     }
 
     // MARK: After every step
 
     func compareState() async throws {
-        let report = try fixture.ledger.checkInvariants()
+        let report = try await fixture.checkInvariants()
         guard report.isConsistent else { throw fail("invariants: \(report)") }
-        let ledger = fixture.ledger
+        let ledger = store
+        // A replica's counters include other replicas' moves once it has heard of them.
+        if let postgres = ledger as? PostgresLedger { try await postgres.refreshTotals() }
         for address in buyers.map(\.address) + sellers + [stranger.address] {
             let b = try await ledger.balance(address)
             let m = model.accounts[address.raw] ?? ReferenceModel.Account()
             let observed = [b.available, b.held, b.totalDeposited, b.totalSpent, b.totalReceived, b.totalWithdrawn].map(\.value)
             let expected = [m.available, m.held, m.deposited, m.spent, m.received, m.withdrawn]
             guard observed == expected else { throw fail("balance of \(address.raw): ledger \(observed), model \(expected)") }
-            guard try await ledger.publicKey(address) == m.key else { throw fail("registered key of \(address.raw) differs") }
+            // A replica serves keys from a cache for up to 2 s (`KeyCache`); the committed key is the
+            // uncached read (payments re-read it before refusing a signature).
+            guard try await ledger.uncachedPublicKey(address) == m.key else { throw fail("registered key of \(address.raw) differs") }
             let p = try await ledger.policy(address)
             let limits = ReferenceModel.PolicyLimits(maxAmount: p?.maxAmount?.value, rateLimit: p?.rateLimit, rateBurst: p?.rateBurst,
                                                      dailyCap: p?.dailyCap?.value)
