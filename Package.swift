@@ -40,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         // The replicated storage engine (`PostgresLedger`); SQLite stays the default.
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
@@ -60,6 +61,7 @@ let package = Package(
         .target(name: "PostgresLedger", dependencies: ["NanoPayCore",
                                                        .product(name: "PostgresNIO", package: "postgres-nio"),
                                                        .product(name: "NIOPosix", package: "swift-nio"),
+                                                       .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                        .product(name: "Logging", package: "swift-log"),
                                                        .product(name: "Metrics", package: "swift-metrics")]),
         .target(name: "NanoPayService", dependencies: [

@@ -77,11 +77,17 @@ public final class PaymentService: Sendable {
         for item in items {
             do { prepared.append(.success(try await prepare(item, verifySignature: false))) } catch { prepared.append(.failure(NanoPayError.wrap(error))) }
         }
-        let checked = await prepared.concurrentMap { p -> Result<PaymentRequest, NanoPayError> in
+        var checked = await prepared.concurrentMap { p -> Result<PaymentRequest, NanoPayError> in
             p.flatMap { request in
                 Sodium.ed25519Verify(signature: request.authorization.signature, message: request.digest, publicKey: request.verifiedPublicKey)
                     ? .success(request) : .failure(Self.badSignature)
             }
+        }
+        // A signature refused against a cached key gets the full check (the key read again
+        // uncached), as `verify` gives it: a replica's cache may trail another's rotation.
+        for (i, result) in checked.enumerated() {
+            guard case .failure(let e) = result, e.code == .invalidSignature, case .success = prepared[i] else { continue }
+            do { checked[i] = .success(try await prepare(items[i], verifySignature: true)) } catch { checked[i] = .failure(NanoPayError.wrap(error)) }
         }
         let ready = checked.compactMap { try? $0.get() }
         let recorded = await ledger.recordPayments(ready, holdTimeoutSeconds: configuration.approvalTimeoutSeconds)

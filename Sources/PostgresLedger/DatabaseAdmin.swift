@@ -34,7 +34,7 @@ public enum DatabaseAdmin {
     /// One statement on its own connection (for checks that must not go through a ledger).
     public static func withConnection<T: Sendable>(_ url: DatabaseURL, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let configuration = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.user, password: url.password,
-                                                             database: url.database, tls: .disable)
+                                                             database: url.database, tls: try url.connectionTLS)
         let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration,
                                                               id: 1, logger: logger).get()
         do {

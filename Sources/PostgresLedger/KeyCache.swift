@@ -32,6 +32,9 @@ final class KeyCache: Sendable {
         }
     }
 
+    /// Forgets one address without invalidating reads in flight for others.
+    func remove(_ address: String) { state.withLock { _ = $0.entries.removeValue(forKey: address) } }
+
     func invalidate(_ address: String) {
         state.withLock { s in
             s.entries[address] = nil

@@ -29,6 +29,10 @@ final class FirstAnswer<T: Sendable>: Sendable {
     private let continuation: Locked<CheckedContinuation<T, any Error>?>
     init(_ continuation: CheckedContinuation<T, any Error>) { self.continuation = Locked(continuation) }
 
+    /// True once the caller has its answer: work that only now got its connection must not start
+    /// (the caller was told `storage_unavailable`; nothing may be written after that).
+    var isAnswered: Bool { continuation.withLock { $0 == nil } }
+
     /// True when this call was the one that answered.
     @discardableResult
     func resume(_ result: Result<T, any Error>) -> Bool {

@@ -139,21 +139,31 @@ extension PostgresLedger {
     }
 
     /// Frees nonces of authorizations past validBefore plus the grace period; receipts stay.
+    /// In chunks of 5,000 rows, each its own short transaction, so a large backlog never meets
+    /// the statement timeout (every replica may run it; the rows are disjoint or already done).
     public func pruneNonces() async throws -> Int {
         try await expireDueHoldsFirst()
         let cutoff = Int64(configuration.clock.nowMilliseconds() / 1000) - Int64(configuration.nonceGraceSeconds)
         let logger = self.logger
-        return try await withTransaction { connection in
-            var pruned = 0
-            for try await _ in try await connection.send(
-                "DELETE FROM payments WHERE valid_before < \(cutoff) AND status IN ('rejected','expired') RETURNING 1", logger: logger
-            ).decode(Int32.self) { pruned += 1 }
-            for try await _ in try await connection.send(
-                "UPDATE payments SET live = false WHERE valid_before < \(cutoff) AND live AND status IN ('settled','approved') RETURNING 1", logger: logger
-            ).decode(Int32.self) { pruned += 1 }
-            try await connection.run("DELETE FROM payment_identifiers WHERE valid_before < \(cutoff)", logger: logger)
-            return pruned
+        var total = 0
+        for sql: PostgresQuery in [
+            "DELETE FROM payments WHERE seq IN (SELECT seq FROM payments WHERE valid_before < \(cutoff) AND status IN ('rejected','expired') LIMIT 5000) RETURNING 1",
+            "UPDATE payments SET live = false WHERE seq IN (SELECT seq FROM payments WHERE valid_before < \(cutoff) AND live AND status IN ('settled','approved') LIMIT 5000) RETURNING 1",
+        ] {
+            while true {
+                let n = try await withConnection { connection in
+                    var n = 0
+                    for try await _ in try await connection.send(sql, logger: logger).decode(Int32.self) { n += 1 }
+                    return n
+                }
+                total += n
+                if n < 5000 { break }
+            }
         }
+        try await withConnection { connection in
+            try await connection.run("DELETE FROM payment_identifiers WHERE id IN (SELECT id FROM payment_identifiers WHERE valid_before < \(cutoff) LIMIT 50000)", logger: logger)
+        }
+        return total
     }
 
     // MARK: Helpers inside a transaction

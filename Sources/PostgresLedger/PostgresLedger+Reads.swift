@@ -27,8 +27,18 @@ extension PostgresLedger: LedgerStore {
 
     /// Read from the database, and cached afresh: another replica may have rotated the key.
     public func uncachedPublicKey(_ address: TONAddress) async throws -> [UInt8]? {
-        keys.invalidate(address.raw)
-        return try await publicKey(address)
+        let raw = address.raw
+        let generation = keys.generation
+        let logger = self.logger
+        let key = try await withConnection { connection in
+            var key: [UInt8]?
+            for try await buffer in try await connection.send("SELECT public_key FROM accounts WHERE address = \(raw)", logger: logger)
+                .decode(ByteBuffer?.self) { key = buffer.map { Array($0.readableBytesView) } }
+            return key
+        }
+        // Refreshes this one entry; other addresses' entries (and fills in flight) are untouched.
+        if let key { keys.insert(raw, key, ifStillAt: generation) } else { keys.remove(raw) }
+        return key
     }
 
     public func policy(_ address: TONAddress) async throws -> Policy? {

@@ -92,7 +92,8 @@ public final class PostgresLedger: @unchecked Sendable {
         self.configuration = configuration
         logger = configuration.logger
         var c = PostgresClient.Configuration(host: configuration.url.host, port: configuration.url.port, username: configuration.url.user,
-                                             password: configuration.url.password, database: configuration.url.database, tls: .disable)
+                                             password: configuration.url.password, database: configuration.url.database,
+                                             tls: configuration.url.clientTLS)
         c.options.maximumConnections = configuration.connectionsMax
         c.options.minimumConnections = 1
         c.options.connectTimeout = .milliseconds(configuration.connectTimeoutMilliseconds)
@@ -176,7 +177,13 @@ public final class PostgresLedger: @unchecked Sendable {
                     answer.resume(.failure(NanoPayError(.storageUnavailable, "the database did not answer within \(timeout) ms")))
                 }
                 Task {
-                    do { answer.resume(.success(try await client.withConnection { try await body($0) })) } catch { answer.resume(.failure(error)) }
+                    do {
+                        let value = try await client.withConnection { connection in
+                            guard !answer.isAnswered else { throw NanoPayError(.storageUnavailable, "the deadline passed before a connection was free") }
+                            return try await body(connection)
+                        }
+                        answer.resume(.success(value))
+                    } catch { answer.resume(.failure(error)) }
                     deadline.cancel()
                 }
             }
@@ -184,6 +191,9 @@ public final class PostgresLedger: @unchecked Sendable {
             return value
         } catch {
             let answer = Self.answer(error)
+            if answer.code == .internalError, let server = (error as? PSQLError)?.serverInfo {
+                logger.error("PostgreSQL refused an operation", metadata: ["sqlstate": "\(server[.sqlState] ?? "?")", "message": "\(server[.message] ?? "")"])
+            }
             noteOutcome(answer)
             throw answer
         }
@@ -226,12 +236,18 @@ public final class PostgresLedger: @unchecked Sendable {
                 return NanoPayError(code, message, retryAfterSeconds: UInt64(error.serverInfo?[.hint] ?? ""))
             case "57014", "55P03":
                 return NanoPayError(.storageUnavailable, "the database did not answer in time (\(state))")
+            case "40001", "40P01", "23505", "40003", "25P03":
+                // Contention between replicas that outlasted the retries: transient, retry later.
+                return NanoPayError(.storageUnavailable, "the ledger is busy (\(state)); retry shortly", retryAfterSeconds: 1)
             case "23514", "22003":
                 return NanoPayError(.amountOverflow, "the change would overflow a 128-bit balance")
             case _ where state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53"):
                 return NanoPayError(.storageUnavailable, "the database is unavailable (\(state))")
+            case _ where state.hasPrefix("58"):
+                return NanoPayError(.storageUnavailable, "the database is unavailable (\(state))")
             default:
-                return NanoPayError(.internalError, "the database refused an operation (\(state): \(message))")
+                // The server's text stays out of the answer (it may name tables and constraints).
+                return NanoPayError(.internalError, "the database refused an operation (\(state))")
             }
         }
         if error is CancellationError { return NanoPayError(.storageUnavailable, "the operation was cancelled") }

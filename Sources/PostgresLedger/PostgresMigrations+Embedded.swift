@@ -257,8 +257,15 @@ DECLARE
     v_expires numeric;
     v_approval approvals%ROWTYPE;
     v_cid text;
+    v_created boolean;
 BEGIN
     o_replayed := false; d_settled := 0; d_held := 0; d_volume := 0; d_accounts := 0;
+    -- The service checked validBefore when the request arrived; a batch that waited (for a lock,
+    -- or for the database to come back) must not pay an authorization that has since expired.
+    -- A resubmission of a recorded one is still answered (as the embedded engine answers it).
+    IF p_valid_before <= p_now / 1000 AND NOT EXISTS (SELECT 1 FROM payments WHERE payer = p_payer AND nonce = p_nonce AND live) THEN
+        o_code := 'expired'; o_message := format('authorization expired at %s (validBefore)', p_valid_before); RETURN;
+    END IF;
 
     -- Nonce state: an identical resubmission gets the original outcome; any other use is refused.
     SELECT * INTO v_pay FROM payments WHERE payer = p_payer AND nonce = p_nonce AND live;
@@ -313,7 +320,9 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT * INTO v_payer FROM accounts WHERE address = p_payer;
+    -- Locked here too: a payer whose first deposit committed after this batch took its locks
+    -- was not among them.
+    SELECT * INTO v_payer FROM accounts WHERE address = p_payer FOR UPDATE;
     IF NOT FOUND OR v_payer.public_key IS NULL THEN
         o_code := 'unknown_payer'; o_message := format('payer %s has no registered key; deposit first', p_payer); RETURN;
     END IF;
@@ -377,7 +386,7 @@ BEGIN
         o_ref := v_hold_id; o_expires_at := v_expires::bigint;
         o_outcome := CASE WHEN v_is_reservation THEN 'reserved' ELSE 'held' END;
         IF p_mode = 'check' THEN RETURN; END IF;
-        UPDATE accounts SET available = v_available, held = held + p_amount WHERE address = p_payer;
+        UPDATE accounts SET available = available - p_amount, held = held + p_amount WHERE address = p_payer;
         INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at)
             VALUES ('hold', p_payer, p_payee, p_amount, v_hold_id, p_now);
         INSERT INTO approvals (id, payer, nonce, payee, amount, status, reason, requested_at, expires_at, kind, capture_token_hash)
@@ -398,11 +407,12 @@ BEGIN
         v_cid := np_confirmation_id(p_payer, p_digest, p_now);
         o_outcome := 'settled'; o_ref := v_cid; o_remaining := v_available; o_confirmed_at := p_now / 1000;
         IF p_mode = 'check' THEN RETURN; END IF;
-        UPDATE accounts SET available = v_available, total_spent = total_spent + p_amount WHERE address = p_payer;
+        UPDATE accounts SET available = available - p_amount, total_spent = total_spent + p_amount WHERE address = p_payer;
         INSERT INTO accounts AS a (address, available, held, total_deposited, total_spent, total_received, total_withdrawn, created_at)
             VALUES (p_payee, p_amount, 0, 0, 0, p_amount, 0, p_now)
-            ON CONFLICT (address) DO UPDATE SET available = a.available + p_amount, total_received = a.total_received + p_amount;
-        IF v_payee_available IS NULL THEN d_accounts := 1; END IF;
+            ON CONFLICT (address) DO UPDATE SET available = a.available + p_amount, total_received = a.total_received + p_amount
+            RETURNING (xmax = 0) INTO v_created;
+        IF v_created THEN d_accounts := 1; END IF;
         INSERT INTO payments (payer, nonce, payee, amount, valid_before, auth_digest, status, confirmation_id, created_at,
                               remaining_balance, confirmed_at)
             VALUES (p_payer, p_nonce, p_payee, p_amount, p_valid_before, p_digest, 'settled', v_cid, p_now, v_available, p_now / 1000);
@@ -513,10 +523,10 @@ BEGIN
         v_cid := np_confirmation_id(v.payer, v_digest, p_now);
         UPDATE accounts SET held = held - v.amount, total_spent = total_spent + v.amount WHERE address = v.payer
             RETURNING available INTO v_remaining;
-        v_new_payee := NOT EXISTS (SELECT 1 FROM accounts WHERE address = v.payee);
         INSERT INTO accounts AS a (address, available, held, total_deposited, total_spent, total_received, total_withdrawn, created_at)
             VALUES (v.payee, v.amount, 0, 0, 0, v.amount, 0, p_now)
-            ON CONFLICT (address) DO UPDATE SET available = a.available + v.amount, total_received = a.total_received + v.amount;
+            ON CONFLICT (address) DO UPDATE SET available = a.available + v.amount, total_received = a.total_received + v.amount
+            RETURNING (xmax = 0) INTO v_new_payee;
         INSERT INTO transfers (kind, debit_account, credit_account, amount, reference, created_at)
             VALUES ('post', v.payer, v.payee, v.amount, p_id, p_now);
     ELSE

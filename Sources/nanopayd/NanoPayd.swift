@@ -63,7 +63,10 @@ struct NanoPayd: AsyncParsableCommand {
         let secret = try Self.platformSecret(env: env, file: platformSecretFile, dataDir: dataDir, logger: logger)
         let ledger: any LedgerStore
         let enclave: Enclave
-        if let urlText = self.databaseURL ?? env["NANOPAY_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) {
+        let databaseURLText = self.databaseURL ?? env["NANOPAY_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 })
+        // It may carry a password: out of the environment children and crash reports would see.
+        unsetenv("NANOPAY_DATABASE_URL")
+        if let urlText = databaseURLText {
             let url: DatabaseURL
             do { url = try DatabaseURL(parsing: urlText) } catch { throw ValidationError(error.description) }
             logger.info("opening the PostgreSQL ledger", metadata: ["database": "\(url.redacted)"])

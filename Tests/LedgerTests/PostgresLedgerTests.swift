@@ -61,7 +61,15 @@ import Testing
         #expect(url == DatabaseURL(host: "db.internal", port: 6543, user: "nano@pay", password: "s3cr/t", database: "ledger"))
         #expect(!url.redacted.contains("s3cr") && url.redacted.contains("***"))
         #expect(try DatabaseURL(parsing: "postgresql://u@h/d").port == 5432)
-        for bad in ["mysql://u@h/d", "postgres://h/d", "postgres://u@/d", "postgres://u@h", "postgres://u@h/", "postgres://u@h/d?sslmode=x", "nonsense"] {
+        // Across a network the server must be authenticated: TLS with verification by default.
+        #expect(url.tls == .verifyFull(rootCertificatePath: nil))
+        #expect(try DatabaseURL(parsing: "postgres://u@127.0.0.1:5432/d").tls == .disable)
+        #expect(try DatabaseURL(parsing: "postgres://u@db/d?sslmode=verify-full&sslrootcert=/etc/ca.pem").tls == .verifyFull(rootCertificatePath: "/etc/ca.pem"))
+        let plain = try DatabaseURL(parsing: "postgres://u:p@db/d?sslmode=disable")
+        let reparsed = try DatabaseURL(parsing: plain.text)
+        #expect(plain.tls == .disable && plain.redacted.hasSuffix("?sslmode=disable") && reparsed == plain)
+        for bad in ["mysql://u@h/d", "postgres://h/d", "postgres://u@/d", "postgres://u@h", "postgres://u@h/", "postgres://u@h/d?sslmode=require",
+                    "postgres://u@h/d?sslmode=x", "postgres://u@h/d?sslmode=disable&sslrootcert=/ca", "postgres://u@h/d?application_name=x", "nonsense"] {
             #expect(throws: DatabaseURL.ParseError.self, "\(bad)") { try DatabaseURL(parsing: bad) }
         }
     }
