@@ -4,6 +4,8 @@
 # root the cluster belongs to a system user `nanopay-pg`.
 #
 # usage: scripts/postgres-cluster.sh start DIR    prints its URL (also in DIR/url)
+#        scripts/postgres-cluster.sh start-tls DIR  the same with TLS on: a throwaway CA in
+#                                                   DIR/ca.pem, a server certificate for 127.0.0.1
 #        scripts/postgres-cluster.sh stop DIR     stops it (DIR stays; rm it yourself)
 #        scripts/postgres-cluster.sh pause DIR    stops it, keeping its port (resume restarts it)
 #        scripts/postgres-cluster.sh resume DIR
@@ -24,7 +26,7 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u "$owner" -- "$@"; else "$@"; fi; }
 
 case "$cmd" in
-start)
+start|start-tls)
   bash "$here/apt-ensure.sh" postgresql
   bin=$(pg_bin)
   [ -x "$bin/initdb" ] || { echo "postgres-cluster.sh: PostgreSQL's initdb not found after installing postgresql" >&2; exit 1; }
@@ -40,6 +42,16 @@ start)
   as_owner "$bin/initdb" -D "$dir/data" -U nanopay --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
   as_owner mkdir -p "$dir/run"
+  if [ "$cmd" = start-tls ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=nanopay test CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/data/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' > "$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+      -extfile "$dir/server.ext" -out "$dir/data/server.crt" 2>/dev/null
+    chmod 600 "$dir/data/server.key"
+    [ "$(id -u)" -eq 0 ] && chown "$owner" "$dir/data/server.key" "$dir/data/server.crt"
+    printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" >>"$dir/data/postgresql.conf"
+  fi
   cat >>"$dir/data/postgresql.conf" <<CONF
 port = $port
 listen_addresses = '127.0.0.1'

@@ -129,6 +129,14 @@ extension PostgresLedger {
                                              retryAfterSeconds: row.retryAfterSeconds.map { UInt64(clamping: $0) }))
             }
         } catch {
+            // An error that is not about the database being away (a value PostgreSQL refused, say)
+            // must not fail the batch's other payments: each goes again on its own.
+            if batch.count > 1, error.code != .storageUnavailable && error.code != .overloaded {
+                logger.warning("a group commit failed; committing its payments one by one", metadata: ["code": "\(error.code.rawValue)"])
+                var results: [Result<RecordedRow, NanoPayError>] = []
+                for item in batch { results += await commit([item]) }
+                return results
+            }
             return Array(repeating: .failure(error), count: batch.count)
         }
     }

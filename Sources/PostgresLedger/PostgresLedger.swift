@@ -35,6 +35,9 @@ public final class PostgresLedger: @unchecked Sendable {
         /// take: callers are told `storage_unavailable` quickly instead of waiting out the full
         /// operation timeout.
         public var probeTimeoutMilliseconds: Int64
+        /// How long `open` may take: connecting, and migrations, which may wait for another
+        /// replica's.
+        public var startupTimeoutMilliseconds: Int64
         /// Nonces of authorizations past validBefore plus this grace may be pruned (at least a day).
         public var nonceGraceSeconds: UInt64
         /// How long a payer's key is served from memory. Another replica's rotation is seen
@@ -45,7 +48,9 @@ public final class PostgresLedger: @unchecked Sendable {
         public init(url: DatabaseURL, clock: any NanoClock, batchSizeMax: Int = 512, queueLimit: Int = 16_384,
                     connectionsMax: Int = 8, connectTimeoutMilliseconds: Int64 = 2_000, statementTimeoutMilliseconds: Int64 = 5_000,
                     operationTimeoutMilliseconds: Int64 = 8_000, probeTimeoutMilliseconds: Int64 = 1_000, nonceGraceSeconds: UInt64 = 86_400 + 3_600,
-                    keyCacheMilliseconds: UInt64 = 2_000, logger: Logger = Logger(label: "nanopay.postgres")) {
+                    keyCacheMilliseconds: UInt64 = 2_000, startupTimeoutMilliseconds: Int64 = 150_000,
+                    logger: Logger = Logger(label: "nanopay.postgres")) {
+            self.startupTimeoutMilliseconds = startupTimeoutMilliseconds
             self.url = url; self.clock = clock; self.batchSizeMax = max(batchSizeMax, 1); self.queueLimit = max(queueLimit, batchSizeMax)
             self.connectionsMax = max(connectionsMax, 2); self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
             self.statementTimeoutMilliseconds = statementTimeoutMilliseconds; self.operationTimeoutMilliseconds = operationTimeoutMilliseconds
@@ -76,7 +81,7 @@ public final class PostgresLedger: @unchecked Sendable {
         let ledger = PostgresLedger(configuration)
         do {
             // Migrations may wait for another replica's: a longer bound than one operation's.
-            _ = try await ledger.withConnection(timeoutMilliseconds: max(configuration.operationTimeoutMilliseconds, 150_000)) { connection in
+            _ = try await ledger.withConnection(timeoutMilliseconds: configuration.startupTimeoutMilliseconds) { connection in
                 try await PostgresMigrations.apply(connection, nowMilliseconds: configuration.clock.nowMilliseconds(), logger: configuration.logger)
             }
             try await ledger.refreshTotals()
@@ -314,11 +319,18 @@ public final class PostgresLedger: @unchecked Sendable {
         let now = Int64(configuration.clock.nowMilliseconds())
         let logger = self.logger
         return try await withConnection { connection in
-            try await connection.run("INSERT INTO cluster_identity (id, sealed, created_at) VALUES (1, \(ByteBuffer(bytes: candidate)), \(now)) ON CONFLICT (id) DO NOTHING", logger: logger)
+            // Only into an empty ledger: a ledger without its identity row (deleted, or a partial
+            // restore) must not silently get a new key that no seller has pinned.
+            try await connection.run("""
+                INSERT INTO cluster_identity (id, sealed, created_at)
+                SELECT 1, \(ByteBuffer(bytes: candidate)), \(now)
+                 WHERE NOT EXISTS (SELECT 1 FROM transfers) AND NOT EXISTS (SELECT 1 FROM payments)
+                ON CONFLICT (id) DO NOTHING
+                """, logger: logger)
             for try await sealed in try await connection.send("SELECT sealed FROM cluster_identity WHERE id = 1", logger: logger).decode(ByteBuffer.self) {
                 return Array(sealed.readableBytesView)
             }
-            throw NanoPayError(.internalError, "the cluster identity row is missing")
+            throw NanoPayError(.internalError, "the database holds a ledger but no cluster identity; refusing to make a new one (restore the cluster_identity row from a backup)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Enclave
 import Foundation
 import NanoPayCore
 import PostgresLedger
@@ -22,8 +23,11 @@ extension NanoPayBench {
         report["postgres"] = ["replicas": replicas, "synchronousCommit": synchronousCommit]
         log("PostgreSQL \(url.redacted), \(replicas) replicas, synchronous_commit=\(synchronousCommit)")
 
-        // Seed through the engine itself, then start the replicas.
+        // The cluster's identity first (a ledger with data and no identity is refused), then seed
+        // through the engine itself, then start the replicas.
+        let secretHex = Hex.encode(Sodium.randomBytes(32))
         let seeding = try await PostgresLedger.open(.init(url: url, clock: SystemClock()))
+        _ = try await seeding.clusterIdentity(storingIfAbsent: Enclave.sealNewIdentity(secret: try PlatformSecret(hex: secretHex)))
         let started = Date()
         for start in stride(from: 0, to: accounts, by: 256) {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -41,7 +45,6 @@ extension NanoPayBench {
 
         let work = NSTemporaryDirectory() + "nanopay-bench-" + Hex.encode(Sodium.randomBytes(6))
         defer { if !keepData { try? FileManager.default.removeItem(atPath: work) } }
-        let secretHex = Hex.encode(Sodium.randomBytes(32))
         let binary = nanopayd ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nanopayd").path
         var servers: [ServerProcess] = []
         defer { for s in servers { _ = s.stop() } }

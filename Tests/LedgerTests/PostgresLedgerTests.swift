@@ -74,6 +74,36 @@ import Testing
         }
     }
 
+    /// TLS with the server verified: a server whose certificate chains to the given root is
+    /// used (and the session is encrypted); the same server under another root is refused.
+    @Test func tlsConnectionsVerifyTheServer() async throws {
+        let dir = TempDirectory()
+        let pg = dir.path + "/pg"
+        let started = try PostgresTestDatabase.cluster("start-tls", pg)
+        try #require(started.status == 0, "\(started.output)")
+        defer { _ = try? PostgresTestDatabase.cluster("stop", pg); dir.remove() }
+        var url = try PostgresTestDatabase.url(fromClusterOutput: started.output)
+        #expect(url.tls == .disable, "loopback defaults to plain TCP")
+        url.tls = .verifyFull(rootCertificatePath: pg + "/ca.pem")
+        let clock = ManualClock(milliseconds: Fixture.startMilliseconds)
+        let ledger = try await PostgresLedger.open(.forTests(url, clock: clock))
+        let buyer = Buyer(index: 640)
+        #expect(try await ledger.deposit(address: buyer.address, amount: 5, publicKey: buyer.keys.publicKey, reference: "tls").available == 5)
+        ledger.close()
+        let encrypted = try await DatabaseAdmin.withConnection(url) { connection in
+            var ssl = false
+            for try await on in try await connection.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", logger: DatabaseAdmin.logger)
+                .decode(Bool.self) { ssl = on }
+            return ssl
+        }
+        #expect(encrypted)
+        var untrusted = url
+        untrusted.tls = .verifyFull(rootCertificatePath: nil)
+        await #expect(throws: (any Error).self) {
+            _ = try await PostgresLedger.open(.init(url: untrusted, clock: clock, startupTimeoutMilliseconds: 3_000))
+        }
+    }
+
     /// The first replica's sealed identity is the cluster's; the same secret opens it on every
     /// replica, another secret is refused and makes no second identity.
     @Test func oneEnclaveIdentityForTheCluster() async throws {
@@ -95,6 +125,12 @@ import Testing
         #expect(a.publicKey == b.publicKey)
         #expect(throws: EnclaveError.self) { _ = try enclave(try PlatformSecret(bytes: [UInt8](repeating: 8, count: 32)), "c") }
         #expect(!FileManager.default.fileExists(atPath: f.directory.path + "/c/identity.sealed"), "no identity of its own was made")
+        // A ledger with data whose identity row is gone gets no new identity.
+        try await f.fund(Buyer(index: 641), 10)
+        try await DatabaseAdmin.withConnection(try #require(f.databaseURL)) { connection in
+            try await connection.query("DELETE FROM cluster_identity", logger: DatabaseAdmin.logger)
+        }
+        await #expect(throws: NanoPayError.self) { _ = try await replica.store.clusterIdentity(storingIfAbsent: Enclave.sealNewIdentity(secret: secret)) }
     }
 
     /// 64 concurrent submissions of one authorization, spread over two replicas: one debit, one

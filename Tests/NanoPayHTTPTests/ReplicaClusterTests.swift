@@ -26,22 +26,6 @@ import Testing
         let stopped = Atomic<Bool>(false)
     }
 
-    /// Runs scripts/postgres-cluster.sh with its output in a file, not a pipe: the PostgreSQL
-    /// server it starts outlives it and would hold a pipe open.
-    static func cluster(_ arguments: String...) throws -> (status: Int32, output: String) {
-        let out = NSTemporaryDirectory() + "pg-cluster-" + Hex.encode(Sodium.randomBytes(6)) + ".out"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["bash", TestBinaries.repositoryRoot.path + "/scripts/postgres-cluster.sh"] + arguments
-        p.standardOutput = FileHandle(forWritingAtPath: out)
-        p.standardError = FileHandle(forWritingAtPath: out)
-        try p.run()
-        p.waitUntilExit()
-        return (p.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
-    }
-
     /// One worker: pays through `client` until stopped (or the connection is refused).
     static func work(_ client: ServiceClient, _ buyer: Buyer, _ load: Load) async {
         while !load.stopped.load(ordering: .relaxed) {
@@ -133,9 +117,9 @@ import Testing
     @Test func aPostgresRestartUnderLoadIsSurvivedWithoutRestartingReplicas() async throws {
         let clusterDir = TempDirectory()
         let pg = clusterDir.path + "/pg"
-        let started = try Self.cluster("start", pg)
+        let started = try PostgresTestDatabase.cluster("start", pg)
         try #require(started.status == 0, "\(started.output)")
-        defer { _ = try? Self.cluster("stop", pg); clusterDir.remove() }
+        defer { _ = try? PostgresTestDatabase.cluster("stop", pg); clusterDir.remove() }
         let url = try DatabaseURL(parsing: started.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map(String.init) ?? "")
         let dir = TempDirectory(); defer { dir.remove() }
         let replicas = [try await DaemonProcessTests.start(dataDir: dir.path + "/a", environment: Self.environment(url)),
@@ -151,10 +135,10 @@ import Testing
         await withTaskGroup(of: Void.self) { group in
             for (i, w) in workers.enumerated() { group.addTask { await Self.work(clients[i % 2], w, load) } }
             try? await Task.sleep(for: .milliseconds(400))
-            _ = try? Self.cluster("pause", pg)
+            _ = try? PostgresTestDatabase.cluster("pause", pg)
             try? await Task.sleep(for: .milliseconds(2_000))
             for c in clients { healthDuringOutage.withLock { $0.append(0) }; if let h = try? await c.send(.GET, "/health") { healthDuringOutage.withLock { $0[$0.count - 1] = h.status } } }
-            _ = try? Self.cluster("resume", pg)
+            _ = try? PostgresTestDatabase.cluster("resume", pg)
             let resumedAt = load.acknowledged.withLock { $0.count }
             try? await Task.sleep(for: .milliseconds(2_500))
             afterResume.withLock { $0 = load.acknowledged.withLock { $0.count } - resumedAt }

@@ -21,6 +21,27 @@ public enum PostgresTestDatabase {
         return try await DatabaseAdmin.createDatabase(name, on: try serverURL())
     }
 
+    /// Runs scripts/postgres-cluster.sh (a cluster of a test's own, for outages and TLS) with
+    /// its output in a file, not a pipe: the server it starts outlives it and would hold a pipe open.
+    public static func cluster(_ arguments: String...) throws -> (status: Int32, output: String) {
+        let out = NSTemporaryDirectory() + "pg-cluster-" + Hex.encode(Sodium.randomBytes(6)) + ".out"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["bash", TestBinaries.repositoryRoot.path + "/scripts/postgres-cluster.sh"] + arguments
+        p.standardOutput = FileHandle(forWritingAtPath: out)
+        p.standardError = FileHandle(forWritingAtPath: out)
+        try p.run()
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+    }
+
+    /// The URL `cluster("start", …)` printed last.
+    public static func url(fromClusterOutput output: String) throws -> DatabaseURL {
+        try DatabaseURL(parsing: output.split(separator: "\n").last.map { String($0).trimmingCharacters(in: .whitespaces) } ?? "")
+    }
+
     public static func drop(_ url: DatabaseURL) async {
         guard let server = try? serverURL() else { return }
         try? await DatabaseAdmin.dropDatabase(url.database, on: server)
