@@ -23,5 +23,8 @@ bash scripts/browser-tests.sh
 # A short release-mode benchmark as a smoke test: it fails on any non-200 answer or if the
 # ledger's totals differ from what was paid (this caught a release-only crash in /verify/batch).
 bash scripts/bench.sh --duration 1 --rate 500 --concurrency 16 --gateway .build/debug/nanopay-gateway
+# The same over two replicas on the throwaway PostgreSQL (the ledger's totals and invariants checked).
+bash scripts/bench.sh --duration 1 --rate 300 --concurrency 16 --gateway .build/debug/nanopay-gateway \
+  --database-url "$NANOPAY_TEST_DATABASE_URL" --replicas 2
 # Every decoder that sees outside bytes, fuzzed for FUZZ_SECONDS each (AddressSanitizer on).
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/fuzz.sh
