@@ -11,22 +11,18 @@ extension PostgresLedger: LedgerStore {
 
     /// The payer's registered key, from memory when fetched recently (`KeyCache`).
     public func publicKey(_ address: TONAddress) async throws -> [UInt8]? {
-        let raw = address.raw
-        if let key = keys.cached(raw) { return key }
-        let generation = keys.generation
-        let logger = self.logger
-        let key = try await withConnection { connection in
-            var key: [UInt8]?
-            for try await buffer in try await connection.send("SELECT public_key FROM accounts WHERE address = \(raw)", logger: logger)
-                .decode(ByteBuffer?.self) { key = buffer.map { Array($0.readableBytesView) } }
-            return key
-        }
-        if let key { keys.insert(raw, key, ifStillAt: generation) }
-        return key
+        if let key = keys.cached(address.raw) { return key }
+        return try await readKey(address)
     }
 
     /// Read from the database, and cached afresh: another replica may have rotated the key.
     public func uncachedPublicKey(_ address: TONAddress) async throws -> [UInt8]? {
+        try await readKey(address)
+    }
+
+    /// The committed key, put in the cache (unless a local change came in between); an address
+    /// without one leaves the cache, without invalidating reads in flight for other addresses.
+    private func readKey(_ address: TONAddress) async throws(NanoPayError) -> [UInt8]? {
         let raw = address.raw
         let generation = keys.generation
         let logger = self.logger
@@ -36,7 +32,6 @@ extension PostgresLedger: LedgerStore {
                 .decode(ByteBuffer?.self) { key = buffer.map { Array($0.readableBytesView) } }
             return key
         }
-        // Refreshes this one entry; other addresses' entries (and fills in flight) are untouched.
         if let key { keys.insert(raw, key, ifStillAt: generation) } else { keys.remove(raw) }
         return key
     }
@@ -84,7 +79,8 @@ extension PostgresLedger: LedgerStore {
                                                                binds: Self.bindings([id])), now: now, logger: logger).first
         }
         guard let approval = found else { throw NanoPayError(.approvalNotFound, "no approval with id \(id)") }
-        return (approval, try await approval.confirmationId.asyncMap { try await settledPayment(confirmationId: $0) } ?? nil)
+        guard let confirmationId = approval.confirmationId else { return (approval, nil) }
+        return (approval, try await settledPayment(confirmationId: confirmationId))
     }
 
     public func approvals(status: ApprovalStatus, limit: Int) async throws -> [Approval] {
@@ -168,11 +164,4 @@ extension PostgresLedger: LedgerStore {
 struct IdentifierBinding: Sendable {
     var payer: String
     var nonce: [UInt8]
-}
-
-extension Optional {
-    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
-        guard let self else { return nil }
-        return try await transform(self)
-    }
 }

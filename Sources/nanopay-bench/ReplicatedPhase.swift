@@ -93,14 +93,6 @@ extension NanoPayBench {
                        replicaMicros.reduce(0, +), pgMicros, loadMicros, 2e6 / (n / result.seconds)))
             report["replicated-\(phase)"] = figures
         }
-        for s in servers {
-            if let (status, body) = try? s.get("/stats"), status == 200,
-               let stats = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-               let storage = stats["storage"] as? [String: Any], let batch = storage["meanBatchSize"] {
-                log("  replica on :\(s.port): mean group commit \(batch) payments")
-            }
-        }
-
         // The ledger must hold exactly what was paid, and balance.
         let check = try await PostgresLedger.open(.init(url: url, clock: SystemClock(), operationTimeoutMilliseconds: 120_000))
         defer { check.close() }

@@ -194,9 +194,3 @@ $$;
 CREATE FUNCTION np_reservation_id(p_payer text, p_digest bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT 'res_' || encode(substring(sha256(convert_to('CyberNanoPay:reservation:v1:' || p_payer || ':', 'UTF8') || p_digest) FOR 12), 'hex')
 $$;
-
-CREATE FUNCTION np_count(p_writer text, p_column text, p_delta numeric) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO totals (writer) VALUES (p_writer) ON CONFLICT (writer) DO NOTHING;
-    EXECUTE format('UPDATE totals SET %I = %I + $1 WHERE writer = $2', p_column, p_column) USING p_delta, p_writer;
-END $$;
