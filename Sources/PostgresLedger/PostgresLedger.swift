@@ -40,15 +40,18 @@ public final class PostgresLedger: @unchecked Sendable {
         public var startupTimeoutMilliseconds: Int64
         /// Nonces of authorizations past validBefore plus this grace may be pruned (at least a day).
         public var nonceGraceSeconds: UInt64
-        /// How long a payer's key is served from memory. Another replica's rotation is seen
-        /// after at most this long; a stale key can only make a payment fail, never pass.
+        /// How long a payer's key is served from memory. Safety does not depend on it: a stale
+        /// key can only make a payment fail, never pass (`np_record` compares the verified key
+        /// with the registered one under the payer's lock), and a signature refused against a
+        /// cached key is checked again against the key read uncached. It is long because at two
+        /// seconds a payer paying less often than that cost a database round trip per payment.
         public var keyCacheMilliseconds: UInt64
         public var logger: Logger
 
         public init(url: DatabaseURL, clock: any NanoClock, batchSizeMax: Int = 512, queueLimit: Int = 16_384,
                     connectionsMax: Int = 8, connectTimeoutMilliseconds: Int64 = 2_000, statementTimeoutMilliseconds: Int64 = 5_000,
                     operationTimeoutMilliseconds: Int64 = 8_000, probeTimeoutMilliseconds: Int64 = 1_000, nonceGraceSeconds: UInt64 = 86_400 + 3_600,
-                    keyCacheMilliseconds: UInt64 = 2_000, startupTimeoutMilliseconds: Int64 = 150_000,
+                    keyCacheMilliseconds: UInt64 = 600_000, startupTimeoutMilliseconds: Int64 = 150_000,
                     logger: Logger = Logger(label: "nanopay.postgres")) {
             self.startupTimeoutMilliseconds = startupTimeoutMilliseconds
             self.url = url; self.clock = clock; self.batchSizeMax = max(batchSizeMax, 1); self.queueLimit = max(queueLimit, batchSizeMax)

@@ -32,8 +32,9 @@ import Testing
         }
     }
 
-    static func request(_ buyer: Buyer, amount: UInt128, nonce: [UInt8] = Sodium.randomBytes(32), clock: ManualClock) -> PaymentRequest {
-        let auth = PaymentAuthorization.sign(keyPair: buyer.keys, from: buyer.address, to: sellerAddress(), amount: Amount(amount),
+    static func request(_ buyer: Buyer, to payee: TONAddress = sellerAddress(), amount: UInt128, nonce: [UInt8] = Sodium.randomBytes(32),
+                        clock: ManualClock) -> PaymentRequest {
+        let auth = PaymentAuthorization.sign(keyPair: buyer.keys, from: buyer.address, to: payee, amount: Amount(amount),
                                              validBefore: clock.nowSeconds() + 300, nonce: nonce)
         return PaymentRequest(authorization: auth, digest: auth.digest(domain: nil), verifiedPublicKey: buyer.keys.publicKey)
     }
@@ -81,6 +82,57 @@ import Testing
             let dry = Self.request(buyer, amount: 10, clock: clock)
             guard case .settled = try await store.checkPayment(dry, holdTimeoutSeconds: 60) else { Issue.record("dry run"); return }
             #expect(try await store.balance(buyer.address).available == 690, "700 less the 10-unit ticket purchase")
+        }
+    }
+
+    /// A group commit answers exactly as the same payments one at a time would: PostgreSQL writes
+    /// a batch of plain payments set-based (migration 0003), and every case that path must not
+    /// take (a payer short for its whole batch, a payer paid earlier in the batch, a nonce twice,
+    /// a policy) must come out as the per-payment rules decide it.
+    @Test(arguments: names) func aGroupCommitAnswersAsPaymentsOneAtATime(engine: String) async throws {
+        try await Self.withStore(engine) { store, clock in
+            let a = Buyer(index: 90), b = Buyer(index: 91), c = Buyer(index: 92)
+            for (buyer, amount) in [(a, 100), (b, 10), (c, 30)] {
+                _ = try await store.deposit(address: buyer.address, amount: Amount(UInt128(amount)), publicKey: buyer.keys.publicKey,
+                                            reference: "g-\(buyer.address.raw)")
+            }
+            func remaining(_ results: [Result<PaymentRecord, NanoPayError>]) -> [String] {
+                results.map { result in
+                    switch result {
+                    case .success(.settled(let facts, let replayed)): return "\(facts.remainingBalance)\(replayed ? " replayed" : "")"
+                    case .success(.held): return "held"
+                    case .failure(let error): return error.code.rawValue
+                    }
+                }
+            }
+            // Plain: each receipt carries its payer's running balance; the seller is credited once per payment.
+            let plain = [Self.request(a, amount: 5, clock: clock), Self.request(b, amount: 4, clock: clock),
+                         Self.request(a, amount: 7, clock: clock), Self.request(a, amount: 11, clock: clock)]
+            #expect(remaining(await store.recordPayments(plain, holdTimeoutSeconds: 60)) == ["95", "6", "88", "77"])
+            #expect(try await store.balance(sellerAddress()).available == 27)
+            #expect(store.totals.paymentsSettled == 4 && store.totals.volume == 27)
+            let receipts = await store.recordPayments(plain, holdTimeoutSeconds: 60)
+            #expect(remaining(receipts) == ["95 replayed", "6 replayed", "88 replayed", "77 replayed"])
+            // A payer short for its whole batch: each payment as its turn comes.
+            #expect(remaining(await store.recordPayments([Self.request(b, amount: 4, clock: clock), Self.request(b, amount: 3, clock: clock),
+                                                          Self.request(b, amount: 1, clock: clock)], holdTimeoutSeconds: 60))
+                    == ["2", "insufficient_balance", "1"])
+            // A payer paid earlier in the same batch spends what it was paid.
+            #expect(remaining(await store.recordPayments([Self.request(a, to: c.address, amount: 20, clock: clock),
+                                                          Self.request(c, amount: 25, clock: clock)], holdTimeoutSeconds: 60))
+                    == ["57", "25"])
+            // One authorization twice in a batch pays once; the second is its replay.
+            let twice = Self.request(a, amount: 2, clock: clock)
+            #expect(remaining(await store.recordPayments([twice, twice], holdTimeoutSeconds: 60)) == ["55", "55 replayed"])
+            // A payee's policy is a rule of every payment to it.
+            _ = try await store.setPolicy(address: sellerAddress(), update: PolicyUpdate(maxAmount: .set(3)), authority: .operator("t"))
+            #expect(remaining(await store.recordPayments([Self.request(a, amount: 2, clock: clock), Self.request(a, amount: 4, clock: clock)],
+                                                         holdTimeoutSeconds: 60)) == ["53", "held"])
+            let held = try await store.balance(a.address)
+            #expect(held.available == 49 && held.held == 4)
+            #expect(store.totals.paymentsSettled == 10 && store.totals.paymentsHeld == 1)
+            let invariants = try await (store as? PostgresLedger)?.checkInvariants() ?? (store as! Ledger).checkInvariants()
+            #expect(invariants.isConsistent)
         }
     }
 

@@ -275,4 +275,22 @@ import Testing
         guard case .settled = try await replica.service.verify(AuthorizationFields(auth)) else { Issue.record("not settled"); return }
         await expectError(.invalidSignature) { _ = try await replica.service.verify(f.authorization(buyer, amount: 1, version: .v2)) }
     }
+
+    /// The attack a long key cache invites: the payer rotates away from a stolen key through one
+    /// replica, and the thief signs with the old key through another replica whose cache still
+    /// holds it. The signature verifies there, but the ledger compares the key under the payer's
+    /// lock and refuses; nothing moves.
+    @Test func anOldKeyStillCachedOnAReplicaPaysNothing() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let replica = try await Replica(of: f); defer { replica.close() }
+        let buyer = Buyer(index: 606), next = Buyer(index: 607)
+        try await f.fund(buyer, 100)
+        guard case .settled = try await replica.service.verify(f.authorization(buyer, amount: 1, version: .v2)) else { return }
+        try await f.store.rotateKey(address: buyer.address, publicKey: next.keys.publicKey)
+        for _ in 0..<3 {
+            await expectError(.invalidSignature) { _ = try await replica.service.verify(f.authorization(buyer, amount: 1, version: .v2)) }
+        }
+        #expect(try await f.store.balance(buyer.address).available == 99)
+        #expect(try await f.checkInvariants().isConsistent)
+    }
 }
