@@ -181,6 +181,48 @@ import Testing
         #expect(try await f.checkInvariants().isConsistent)
     }
 
+    /// Two accounts paying each other at once through two replicas, while both pay a popular
+    /// keyless seller: every payment settles and PostgreSQL meets no deadlock (accounts with a
+    /// key are locked by address, keyless payees last; migration 0003).
+    @Test func accountsPayingEachOtherOnTwoReplicasNeverDeadlock() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let replica = try await Replica(of: f); defer { replica.close() }
+        let x = Buyer(index: 608), y = Buyer(index: 609)
+        try await f.fund(x, 1_000)
+        try await f.fund(y, 1_000)
+        let services = [f.service, replica.service]
+        let payments = (0..<64).map { i in
+            switch i % 4 {
+            case 0: f.authorization(x, to: y.address, amount: 3, version: .v2)
+            case 1: f.authorization(y, to: x.address, amount: 5, version: .v2)
+            case 2: f.authorization(x, to: sellerAddress(9), amount: 1, version: .v2)
+            default: f.authorization(y, to: sellerAddress(9), amount: 1, version: .v2)
+            }
+        }
+        let settled = await withTaskGroup(of: Bool.self) { group in
+            for (i, fields) in payments.enumerated() {
+                group.addTask { (try? await services[(i / 2) % 2].verify(fields)).map { if case .settled = $0 { true } else { false } } ?? false }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(settled == 64)
+        // x: 1,000 - 16 x 3 (to y) + 16 x 5 (from y) - 16 (to the seller); y the other way round.
+        #expect(try await f.store.balance(x.address).available == 1_016)
+        #expect(try await f.store.balance(y.address).available == 952)
+        #expect(try await f.store.balance(sellerAddress(9)).available == 32)
+        #expect(try await f.checkInvariants().isConsistent)
+        // PostgreSQL's own count of deadlocks in this database (its statistics reach the view
+        // within a second of the transaction's end).
+        try await Task.sleep(for: .milliseconds(1_500))
+        let deadlocks = try await DatabaseAdmin.withConnection(f.databaseURL!) { connection in
+            var n: Int64 = -1
+            for try await d in try await connection.query("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+                                                          logger: DatabaseAdmin.logger).decode(Int64.self) { n = d }
+            return n
+        }
+        #expect(deadlocks == 0)
+    }
+
     /// A hold made on one replica is decided on the other, exactly once even when both decide at
     /// the same time; the funds it reserved are never spendable meanwhile.
     @Test func aHoldMadeOnOneReplicaIsDecidedOnceOnTheOther() async throws {

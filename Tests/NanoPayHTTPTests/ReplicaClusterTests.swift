@@ -96,7 +96,13 @@ import Testing
         let servedByA = Atomic<Int>(0)
         await withTaskGroup(of: Void.self) { group in
             for (i, w) in workers.enumerated() { group.addTask { await Self.work(i % 2 == 0 ? clientA : clientB, w, load) } }
-            try? await Task.sleep(for: .milliseconds(Int.random(in: 300...700)))
+            // Under load, whatever the machine's speed: some payments acknowledged first, then the
+            // kill at a random moment.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while load.acknowledged.withLock({ $0.count }) < 30 && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            try? await Task.sleep(for: .milliseconds(Int.random(in: 0...300)))
             kill(b.process.processIdentifier, SIGKILL)
             let before = load.acknowledged.withLock { $0.count }
             // The other replica keeps serving.
