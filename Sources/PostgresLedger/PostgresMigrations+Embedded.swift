@@ -610,6 +610,7 @@ DECLARE
     n integer := coalesce(array_length(p_payer, 1), 0);
     t_settled bigint := 0; t_held bigint := 0; t_volume numeric := 0; t_accounts bigint := 0;
     v_due text[];
+    v_due_payers text[];
     v_locked text[];
     v_keys bytea[];
     v_available numeric[];
@@ -626,14 +627,14 @@ BEGIN
     -- Locks: due holds (never waiting), then, in the order of this migration's header, every
     -- payer, the due holds' payers (an expiry touches its payer only) and every payee with a key.
     -- Payees without a key come last.
-    SELECT coalesce(array_agg(id), '{}') INTO v_due FROM (
-        SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= p_now
+    SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(payer), '{}') INTO v_due, v_due_payers FROM (
+        SELECT id, payer FROM approvals WHERE status = 'pending' AND expires_at <= p_now
          ORDER BY expires_at LIMIT 64 FOR UPDATE SKIP LOCKED) due;
     SELECT coalesce(array_agg(address), '{}'), array_agg(public_key), array_agg(available)
       INTO v_locked, v_keys, v_available FROM (
         SELECT address, public_key, available FROM accounts
-         WHERE address = ANY (p_payer || p_payee || ARRAY(SELECT payer FROM approvals WHERE id = ANY (v_due)))
-           AND (public_key IS NOT NULL OR address = ANY (p_payer || ARRAY(SELECT payer FROM approvals WHERE id = ANY (v_due))))
+         WHERE address = ANY (p_payer || p_payee || v_due_payers)
+           AND (public_key IS NOT NULL OR address = ANY (p_payer || v_due_payers))
          ORDER BY public_key IS NULL, address FOR UPDATE) locked;
     FOREACH v_id IN ARRAY v_due LOOP
         PERFORM np_resolve_hold(v_id, 'expired', 'system:expiry', 'approval window ended', p_now, p_writer);

@@ -131,8 +131,7 @@ import Testing
             let held = try await store.balance(a.address)
             #expect(held.available == 49 && held.held == 4)
             #expect(store.totals.paymentsSettled == 10 && store.totals.paymentsHeld == 1)
-            let invariants = try await (store as? PostgresLedger)?.checkInvariants() ?? (store as! Ledger).checkInvariants()
-            #expect(invariants.isConsistent)
+            #expect(try await checkInvariants(store).isConsistent)
         }
     }
 

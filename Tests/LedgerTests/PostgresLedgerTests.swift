@@ -214,7 +214,7 @@ import Testing
         // PostgreSQL's own count of deadlocks in this database (its statistics reach the view
         // within a second of the transaction's end).
         try await Task.sleep(for: .milliseconds(1_500))
-        let deadlocks = try await DatabaseAdmin.withConnection(f.databaseURL!) { connection in
+        let deadlocks = try await DatabaseAdmin.withConnection(try #require(f.databaseURL)) { connection in
             var n: Int64 = -1
             for try await d in try await connection.query("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
                                                           logger: DatabaseAdmin.logger).decode(Int64.self) { n = d }

@@ -104,13 +104,7 @@ public final class Fixture: @unchecked Sendable {
     }
 
     /// The invariant check of whichever engine this is.
-    public func checkInvariants() async throws -> InvariantReport {
-        switch store {
-        case let ledger as Ledger: return try ledger.checkInvariants()
-        case let postgres as PostgresLedger: return try await postgres.checkInvariants()
-        default: preconditionFailure("unknown engine")
-        }
-    }
+    public func checkInvariants() async throws -> InvariantReport { try await NanoPayTestSupport.checkInvariants(store) }
 
     static func openLedger(directory: TempDirectory, clock: ManualClock, enclave: Enclave, configuration: ServiceConfiguration) throws -> Ledger {
         try Ledger(.init(path: directory.path + "/ledger.sqlite", clock: clock))
@@ -192,4 +186,14 @@ public struct Replica: Sendable {
     }
 
     public func close() { store.close() }
+}
+
+/// The invariant check of whichever engine `store` is (the check is each engine's own, not part
+/// of `LedgerStore`).
+public func checkInvariants(_ store: any LedgerStore) async throws -> InvariantReport {
+    switch store {
+    case let ledger as Ledger: return try ledger.checkInvariants()
+    case let postgres as PostgresLedger: return try await postgres.checkInvariants()
+    default: preconditionFailure("unknown engine")
+    }
 }
