@@ -135,6 +135,46 @@ import Testing
         }
     }
 
+    /// A hold that has fallen due is expired by the next batch before its payments: the payer's
+    /// receipt in that batch counts the released funds (PostgreSQL's set-based path must not use
+    /// the balance it read before the expiry).
+    @Test(arguments: names) func aBatchExpiresDueHoldsBeforeItsPayments(engine: String) async throws {
+        try await Self.withStore(engine) { store, clock in
+            let buyer = Buyer(index: 93)
+            _ = try await store.deposit(address: buyer.address, amount: 100, publicKey: buyer.keys.publicKey, reference: "due-1")
+            _ = try await store.setPolicy(address: sellerAddress(5), update: PolicyUpdate(maxAmount: .set(10)), authority: .operator("t"))
+            guard case .held = try await store.recordPayment(Self.request(buyer, to: sellerAddress(5), amount: 80, clock: clock),
+                                                             holdTimeoutSeconds: 60) else { Issue.record("not held"); return }
+            clock.advance(seconds: 61)
+            guard case .settled(let facts, replayed: false) = try await store.recordPayment(Self.request(buyer, amount: 5, clock: clock),
+                                                                                            holdTimeoutSeconds: 60) else {
+                Issue.record("not settled"); return
+            }
+            #expect(facts.remainingBalance == 95)
+            let balance = try await store.balance(buyer.address)
+            #expect(balance.available == 95 && balance.held == 0)
+            #expect(try await checkInvariants(store).isConsistent)
+        }
+    }
+
+    /// The ledger's volume counter is 128 bits, like every balance: money paid on (a payee that
+    /// pays again) cannot take it past 2^128-1. The payment that would is refused and moves nothing.
+    @Test(arguments: names) func theVolumeCounterNeverOverflows(engine: String) async throws {
+        try await Self.withStore(engine) { store, clock in
+            let a = Buyer(index: 94), c = Buyer(index: 95)
+            _ = try await store.deposit(address: c.address, amount: 1, publicKey: c.keys.publicKey, reference: "vol-c")
+            _ = try await store.deposit(address: a.address, amount: Amount(UInt128.max - 1), publicKey: a.keys.publicKey, reference: "vol-a")
+            guard case .settled = try await store.recordPayment(Self.request(a, to: c.address, amount: UInt128.max - 1, clock: clock),
+                                                                holdTimeoutSeconds: 60) else { Issue.record("not settled"); return }
+            await expectError(.amountOverflow) {
+                _ = try await store.recordPayment(Self.request(c, amount: 2, clock: clock), holdTimeoutSeconds: 60)
+            }
+            #expect(try await store.balance(c.address).available == .max)
+            #expect(store.totals.volume == Amount(UInt128.max - 1))
+            #expect(try await checkInvariants(store).isConsistent)
+        }
+    }
+
     @Test(arguments: names) func reservationsResolveOnceForTheTokenHolder(engine: String) async throws {
         try await Self.withStore(engine) { store, clock in
             let buyer = Buyer(index: 83)

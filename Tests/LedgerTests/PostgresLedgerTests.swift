@@ -201,7 +201,8 @@ import Testing
         }
         let settled = await withTaskGroup(of: Bool.self) { group in
             for (i, fields) in payments.enumerated() {
-                group.addTask { (try? await services[(i / 2) % 2].verify(fields)).map { if case .settled = $0 { true } else { false } } ?? false }
+                // x's payments through one replica, y's through the other: a batch pays one way only.
+                group.addTask { (try? await services[i % 2].verify(fields)).map { if case .settled = $0 { true } else { false } } ?? false }
             }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
@@ -221,6 +222,28 @@ import Testing
             return n
         }
         #expect(deadlocks == 0)
+    }
+
+    /// A batch that waited (for a lock, or for the database to come back) must not pay an
+    /// authorization that expired meanwhile: the engine checks validBefore again when it commits,
+    /// in the set-based path and in the per-payment loop. (The embedded engine commits as the
+    /// service checks, so only this engine needs it.)
+    @Test func anAuthorizationThatExpiredWhileItsBatchWaitedPaysNothing() async throws {
+        try await LedgerStoreContractTests.withStore("postgres") { store, clock in
+            let buyer = Buyer(index: 610), capped = Buyer(index: 611)
+            for b in [buyer, capped] {
+                _ = try await store.deposit(address: b.address, amount: 100, publicKey: b.keys.publicKey, reference: "exp-\(b.address.raw)")
+            }
+            // A payer with a policy takes the per-payment loop; the other, the set-based path.
+            _ = try await store.setPolicy(address: capped.address, update: PolicyUpdate(maxAmount: .set(50)), authority: .operator("t"))
+            let plain = LedgerStoreContractTests.request(buyer, amount: 5, clock: clock)
+            let looped = LedgerStoreContractTests.request(capped, amount: 5, clock: clock)
+            clock.advance(seconds: 300)
+            await expectError(.expired) { _ = try await store.recordPayment(plain, holdTimeoutSeconds: 60) }
+            await expectError(.expired) { _ = try await store.recordPayment(looped, holdTimeoutSeconds: 60) }
+            #expect(try await store.balance(buyer.address).available == 100)
+            #expect(try await store.balance(capped.address).available == 100)
+        }
     }
 
     /// A hold made on one replica is decided on the other, exactly once even when both decide at
