@@ -111,6 +111,9 @@ public final class PostgresLedger: @unchecked Sendable {
             ("statement_timeout", "\(configuration.statementTimeoutMilliseconds)"),
             ("lock_timeout", "\(configuration.statementTimeoutMilliseconds)"),
             ("idle_in_transaction_session_timeout", "\(configuration.statementTimeoutMilliseconds * 2)"),
+            // Every statement of nanopayd is short; JIT compiling one costs tens to hundreds of
+            // milliseconds (migration 0004).
+            ("jit", "off"),
         ]
         let client = PostgresClient(configuration: c, backgroundLogger: Logger(label: "nanopay.postgres.pool", factory: { _ in SwiftLogNoOpLogHandler() }))
         self.client = client

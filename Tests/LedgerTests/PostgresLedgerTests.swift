@@ -56,6 +56,37 @@ import Testing
         }
     }
 
+    /// The settings that keep a group commit from being planned per batch (migration 0004). A
+    /// later migration that redefines np_record with CREATE OR REPLACE drops them silently, and
+    /// nothing else would notice: only the benchmark would get slower.
+    @Test func theGroupCommitIsPlannedOncePerSessionAndNeverCompiled() async throws {
+        let url = try await PostgresTestDatabase.create()
+        defer { Task { await PostgresTestDatabase.drop(url) } }
+        let ledger = try await PostgresLedger.open(.forTests(url, clock: ManualClock(milliseconds: Fixture.startMilliseconds)))
+        defer { ledger.close() }
+        let (settings, volatility) = try await DatabaseAdmin.withConnection(url) { connection in
+            var settings: [String] = []
+            for try await s in try await connection.query("SELECT unnest(proconfig) FROM pg_proc WHERE proname = 'np_record'",
+                                                          logger: DatabaseAdmin.logger).decode(String.self) { settings.append(s) }
+            var volatility: [String: String] = [:]
+            for try await (name, v) in try await connection.query("""
+                SELECT proname::text, provolatile::text FROM pg_proc
+                 WHERE proname IN ('np_confirmation_id', 'np_approval_id', 'np_reservation_id')
+                """, logger: DatabaseAdmin.logger).decode((String, String).self) { volatility[name] = v }
+            return (settings, volatility)
+        }
+        #expect(Set(settings) == ["plan_cache_mode=force_generic_plan", "enable_seqscan=off", "jit=off"])
+        // STABLE ('s'), as their body is, so the planner inlines them instead of running a nested query per row.
+        #expect(volatility == ["np_confirmation_id": "s", "np_approval_id": "s", "np_reservation_id": "s"])
+        let logger = ledger.logger
+        let jit = try await ledger.withConnection { connection in
+            var value = ""
+            for try await v in try await connection.send("SHOW jit", logger: logger).decode(String.self) { value = v }
+            return value
+        }
+        #expect(jit == "off")
+    }
+
     @Test func databaseURLsParseAndNeverPrintThePassword() throws {
         let url = try DatabaseURL(parsing: "postgres://nano%40pay:s3cr%2Ft@db.internal:6543/ledger")
         #expect(url == DatabaseURL(host: "db.internal", port: 6543, user: "nano@pay", password: "s3cr/t", database: "ledger"))
