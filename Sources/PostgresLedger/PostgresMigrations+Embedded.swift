@@ -826,10 +826,12 @@ END $$;
 --
 -- A generic plan is chosen for the smallest table it meets, and a plan made when `accounts`
 -- held a thousand rows was a sequential scan of it for the payer debit (0.5 ms, growing with
--- the table, under the batch's locks). enable_seqscan = off keeps every access of np_record (and
--- of what it calls) on an index whatever the table's size; the tables read in full (`totals`,
--- one row per replica start) are still scanned, at a nominal penalty that only matters to JIT,
--- which is off: it compiled the totals sum for 214 ms once the penalty crossed its threshold.
+-- the table, under the batch's locks; plans are remade only when a table they read is
+-- invalidated). enable_seqscan = off keeps np_record's own statements on their indexes whatever
+-- the table's size; the tables read in full (`totals`, one row per replica start) are still
+-- scanned, at a nominal penalty that only matters to JIT, which is off: it compiled the totals
+-- sum for 214 ms once the penalty crossed its threshold. (What np_record calls shares its cached
+-- plans with calls from elsewhere, made without these settings: point lookups on unique keys.)
 -- (nanopayd's sessions also start with jit = off, for the same reason.)
 ALTER FUNCTION np_record(bigint, text, bigint[], text[], text[], bytea[], text[], numeric[], bigint[], bytea[], bytea[], text[],
                          text[], text[], bigint[], bigint[], bigint[], bytea[])

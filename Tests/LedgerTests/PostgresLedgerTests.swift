@@ -66,8 +66,15 @@ import Testing
         defer { ledger.close() }
         let (settings, volatility) = try await DatabaseAdmin.withConnection(url) { connection in
             var settings: [String] = []
-            for try await s in try await connection.query("SELECT unnest(proconfig) FROM pg_proc WHERE proname = 'np_record'",
-                                                          logger: DatabaseAdmin.logger).decode(String.self) { settings.append(s) }
+            // By the signature nanopayd calls: a redefinition with other parameters would be a
+            // second function, without the settings, beside the old one that keeps them.
+            let overloads = try await connection.query("SELECT count(*) FROM pg_proc WHERE proname = 'np_record'", logger: DatabaseAdmin.logger)
+            for try await n in overloads.decode(Int64.self) { #expect(n == 1) }
+            for try await s in try await connection.query("""
+                SELECT unnest(proconfig) FROM pg_proc
+                 WHERE oid = 'np_record(bigint, text, bigint[], text[], text[], bytea[], text[], numeric[], bigint[], bytea[], bytea[],
+                                        text[], text[], text[], bigint[], bigint[], bigint[], bytea[])'::regprocedure
+                """, logger: DatabaseAdmin.logger).decode(String.self) { settings.append(s) }
             var volatility: [String: String] = [:]
             for try await (name, v) in try await connection.query("""
                 SELECT proname::text, provolatile::text FROM pg_proc
