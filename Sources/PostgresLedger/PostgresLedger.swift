@@ -67,7 +67,8 @@ public final class PostgresLedger: @unchecked Sendable {
     let client: PostgresClient
     private let runner: Task<Void, Never>
     private var monitor: Task<Void, Never>?
-    /// This process's row in `totals` (random per start).
+    /// This process's row in `totals` (random per start; earlier writers' rows are folded into it
+    /// at start, `foldTotals`).
     let writerId: String
     let logger: Logger
     let queue: PaymentQueue
@@ -87,6 +88,7 @@ public final class PostgresLedger: @unchecked Sendable {
             _ = try await ledger.withConnection(timeoutMilliseconds: configuration.startupTimeoutMilliseconds) { connection in
                 try await PostgresMigrations.apply(connection, nowMilliseconds: configuration.clock.nowMilliseconds(), logger: configuration.logger)
             }
+            await ledger.foldTotals()
             try await ledger.refreshTotals()
         } catch {
             ledger.close()
@@ -272,6 +274,23 @@ public final class PostgresLedger: @unchecked Sendable {
     }
 
     // MARK: Totals
+
+    /// Moves the counter rows of earlier writers (every process start is one) into this
+    /// writer's row (migration 0005), so `totals`, which every group commit sums, does not grow by
+    /// a row per start. Housekeeping: if it fails, the next start folds them.
+    func foldTotals() async {
+        let writer = writerId, logger = self.logger
+        do {
+            let folded = try await withConnection { connection in
+                var n: Int32 = 0
+                for try await v in try await connection.send("SELECT np_fold_totals(\(writer))", logger: logger).decode(Int32.self) { n = v }
+                return n
+            }
+            if folded > 0 { logger.info("folded the counters of earlier writers", metadata: ["rows": "\(folded)"]) }
+        } catch {
+            logger.warning("could not fold the counters of earlier writers", metadata: ["code": "\(error.code.rawValue)"])
+        }
+    }
 
     /// Reads the cluster's counters now (they are otherwise refreshed after each batch and twice a second).
     public func refreshTotals() async throws(NanoPayError) {

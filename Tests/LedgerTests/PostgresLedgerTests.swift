@@ -397,3 +397,106 @@ import Testing
         #expect(try await f.checkInvariants().isConsistent)
     }
 }
+
+extension PostgresLedgerTests {
+    static func counterRows(_ url: DatabaseURL) async throws -> Int64 {
+        try await DatabaseAdmin.withConnection(url) { connection in
+            var n: Int64 = -1
+            for try await c in try await connection.query("SELECT count(*) FROM totals", logger: DatabaseAdmin.logger).decode(Int64.self) { n = c }
+            return n
+        }
+    }
+
+    /// Every start folds the counter rows of earlier writers into its own (migration 0005): the
+    /// counters keep their sums, `totals` (summed by every group commit) stops growing by a row
+    /// per process start, and a replica still running whose row was folded away keeps counting,
+    /// including a hold it resolves (np_resolve_hold's counts).
+    @Test func eachStartFoldsTheCountersOfEarlierWriters() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let url = try #require(f.databaseURL)
+        let buyer = Buyer(index: 640)
+        try await f.fund(buyer, 1_000)
+        let store = f.store as! PostgresLedger
+        try await store.refreshTotals()
+        let before = store.totals
+        for _ in 0..<3 {
+            guard case .settled = try await f.service.verify(f.authorization(buyer, amount: 1, version: .v2)) else { Issue.record("refused"); return }
+        }
+        _ = try await f.store.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(10)), authority: .operator("t"))
+        guard case .held(let holdId, _) = try await f.service.verify(f.authorization(buyer, amount: 50, version: .v2)) else {
+            Issue.record("not held"); return
+        }
+        // Five replicas start and stop one after the other, each paying once.
+        for _ in 0..<5 {
+            let replica = try await Replica(of: f)
+            guard case .settled = try await replica.service.verify(f.authorization(buyer, amount: 2, version: .v2)) else { Issue.record("refused") ; return }
+            replica.close()
+        }
+        #expect(try await Self.counterRows(url) <= 2)
+        // The first replica still runs; its row was folded by the later starts.
+        guard case .decided = try await f.service.decide(approvalId: holdId, approve: true, by: "op", reason: nil) else {
+            Issue.record("not decided"); return
+        }
+        let last = try await Replica(of: f); defer { last.close() }
+        #expect(try await Self.counterRows(url) == 1)
+        try await last.store.refreshTotals()
+        let after = last.store.totals
+        #expect(after.paymentsSettled == before.paymentsSettled + 8)
+        #expect(after.paymentsApproved == before.paymentsApproved + 1 && after.paymentsHeld == before.paymentsHeld)
+        #expect(after.volume == Amount(before.volume.value + 3 + 10 + 50))
+        #expect(after.deposited == before.deposited && after.accounts == before.accounts + 1)
+        #expect(try await f.checkInvariants().isConsistent)
+    }
+
+    /// Replicas start (and fold) while another pays and resolves holds: no count is lost, since
+    /// each write to `totals` is one upsert that waits for a fold's delete and then inserts.
+    @Test func foldsWhileAnotherReplicaWritesLoseNoCount() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let buyers = (0..<4).map { Buyer(index: 650 + $0) }
+        for buyer in buyers {
+            try await f.fund(buyer, 1_000)
+            _ = try await f.store.setPolicy(address: buyer.address, update: PolicyUpdate(maxAmount: .set(10)), authority: .operator("t"))
+        }
+        var holds: [String] = []
+        for buyer in buyers {
+            for _ in 0..<4 {
+                guard case .held(let id, _) = try await f.service.verify(f.authorization(buyer, amount: 20, version: .v2)) else {
+                    Issue.record("not held"); return
+                }
+                holds.append(id)
+            }
+        }
+        let store = f.store as! PostgresLedger
+        try await store.refreshTotals()
+        let before = store.totals
+        let holdIds = holds
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for _ in 0..<6 { try await Replica(of: f).close() }
+            }
+            group.addTask {
+                for (i, id) in holdIds.enumerated() {
+                    _ = try await f.service.decide(approvalId: id, approve: i % 2 == 0, by: "op", reason: nil)
+                }
+            }
+            for buyer in buyers {
+                group.addTask {
+                    for _ in 0..<10 {
+                        guard case .settled = try await f.service.verify(f.authorization(buyer, amount: 1, version: .v2)) else {
+                            Issue.record("refused"); return
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let last = try await Replica(of: f); defer { last.close() }
+        try await last.store.refreshTotals()
+        let after = last.store.totals
+        #expect(after.paymentsSettled == before.paymentsSettled + 40)
+        #expect(after.paymentsApproved == before.paymentsApproved + 8 && after.paymentsRejected == before.paymentsRejected + 8)
+        #expect(after.paymentsHeld == before.paymentsHeld - 16)
+        #expect(after.volume == Amount(before.volume.value + 40 + 8 * 20))
+        #expect(try await f.checkInvariants().isConsistent)
+    }
+}
