@@ -9,9 +9,12 @@
 -- which waits for the fold's delete and then inserts. np_resolve_hold wrote its row in two
 -- statements (insert if missing, then update): a fold committed between them would have made
 -- the update find no row and lose the hold's counts. It is redefined here as one upsert; the
--- other writers (np_record, deposits and withdrawals) were upserts already. A fold locks the rows
--- it deletes and nothing else; every other transaction locks at most its own writer's row, so a
--- fold waits for them and they for it, never in a cycle.
+-- other writers (np_record, deposits and withdrawals) were upserts already. A fold never waits:
+-- it takes the rows no transaction holds (SKIP LOCKED) and leaves a row being written to a later
+-- start. Waiting would make a cycle possible, since a batch may lock accounts after writing its
+-- own row (a hold it expires, then its payees): fold waits for batch B's row, B for a seller's
+-- account held by C, C for its own row, already taken by the fold. A writer that wants a row
+-- the fold took waits for the fold's commit, and the fold holds nothing else.
 
 -- Moves a pending hold (approval or reservation) to its final state with the matching transfer.
 -- The caller holds the hold's row lock and has checked it is pending. Returns the confirmation
@@ -77,13 +80,16 @@ BEGIN
     RETURN v_cid;
 END $$;
 
--- Folds every other writer's counters into p_writer's row; returns how many rows it folded.
+-- Folds the other writers' counters (those no transaction holds) into p_writer's row; returns
+-- how many rows it folded.
 CREATE FUNCTION np_fold_totals(p_writer text) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
 BEGIN
     WITH gone AS (
-        DELETE FROM totals WHERE writer <> p_writer RETURNING *
+        DELETE FROM totals
+         WHERE writer IN (SELECT writer FROM totals WHERE writer <> p_writer FOR UPDATE SKIP LOCKED)
+        RETURNING *
     ), folded AS (
         INSERT INTO totals AS t (writer, accounts, payments_settled, payments_held, payments_approved, payments_rejected,
                                  payments_expired, volume, deposited, withdrawn)
