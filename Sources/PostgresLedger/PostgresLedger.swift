@@ -76,7 +76,9 @@ public final class PostgresLedger: @unchecked Sendable {
     private let healthy = Atomic<Bool>(true)
     let batchCount = Atomic<Int>(0)
     let batchedOps = Atomic<Int>(0)
-    private let committedTotals = Locked(LedgerTotals())
+    /// The counters as last published, and how many batches have published them (`refreshTotals`
+    /// must not overwrite a batch's counters with a read from before its commit).
+    private let committedTotals = Locked((totals: LedgerTotals(), batchPublications: UInt64(0)))
     private let closed = Atomic<Bool>(false)
 
     /// Connects, applies migrations (under an advisory lock) and starts the writer. Fails with
@@ -292,10 +294,26 @@ public final class PostgresLedger: @unchecked Sendable {
         }
     }
 
-    /// Reads the cluster's counters now (they are otherwise refreshed after each batch and twice a second).
+    /// Reads the cluster's counters now (they are otherwise refreshed after each batch and twice a
+    /// second). A batch that published its counters while this read was on its way may be newer
+    /// than the read (which can predate its commit, and its callers are answered already): the
+    /// read is then dropped and made again, at most three times in all.
     public func refreshTotals() async throws(NanoPayError) {
+        for _ in 0..<3 {
+            let publications = committedTotals.withLock { $0.batchPublications }
+            let totals = try await readTotals()
+            let published = committedTotals.withLock { c -> Bool in
+                guard c.batchPublications == publications else { return false }
+                c.totals = totals
+                return true
+            }
+            if published { return }
+        }
+    }
+
+    private func readTotals() async throws(NanoPayError) -> LedgerTotals {
         let logger = self.logger
-        let totals = try await withConnection { connection in
+        return try await withConnection { connection in
             var t = LedgerTotals()
             let rows = try await connection.send("""
                 SELECT coalesce(sum(accounts), 0)::bigint, coalesce(sum(payments_settled), 0)::bigint, coalesce(sum(payments_held), 0)::bigint,
@@ -309,12 +327,14 @@ public final class PostgresLedger: @unchecked Sendable {
             }
             return t
         }
-        publish(totals)
     }
 
-    public var totals: LedgerTotals { committedTotals.withLock { $0 } }
+    public var totals: LedgerTotals { committedTotals.withLock { $0.totals } }
 
-    func publish(_ totals: LedgerTotals) { committedTotals.withLock { $0 = totals } }
+    /// A batch's counters, as its last row gives them: its own commit included.
+    func publish(_ totals: LedgerTotals) {
+        committedTotals.withLock { $0.totals = totals; $0.batchPublications &+= 1 }
+    }
 
     /// The counters as `np_record`'s last row spells them (sums, comma-separated, in
     /// `LedgerTotals` order).

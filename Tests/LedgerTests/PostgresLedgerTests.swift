@@ -536,5 +536,26 @@ extension PostgresLedgerTests {
         try await last.store.refreshTotals()
         #expect(last.store.totals.paymentsSettled >= 2)
     }
+
+    /// `totals` as a batch publishes it is never overwritten by a refresh that read the table
+    /// before the batch committed (the twice-a-second refresh, or one after a deposit): once a
+    /// payment is answered, the counters include it.
+    @Test func aRefreshNeverHidesABatchJustAnswered() async throws {
+        let f = try await Fixture.make(.postgres); defer { f.close() }
+        let buyer = Buyer(index: 670)
+        try await f.fund(buyer, 10_000)
+        let store = f.store as! PostgresLedger
+        try await store.refreshTotals()
+        var settled = store.totals.paymentsSettled
+        let refresher = Task { while !Task.isCancelled { try? await store.refreshTotals() } }
+        defer { refresher.cancel() }
+        var hidden = 0
+        for _ in 0..<300 {
+            guard case .settled = try await f.service.verify(f.authorization(buyer, amount: 1, version: .v2)) else { Issue.record("refused"); return }
+            settled += 1
+            if store.totals.paymentsSettled < settled { hidden += 1 }
+        }
+        #expect(hidden == 0, "\(hidden) of 300 answered payments were missing from the counters")
+    }
 }
 
